@@ -1,0 +1,71 @@
+"""Personal's framework-free core: a theory-of-mind model of each user, stored in Chroma.
+
+Start with :class:`UserModeler`::
+
+    from personal_core import UserModeler
+
+    with UserModeler(path="./personal-store") as modeler:
+        modeler.observe("ann", [{"role": "user", "content": "I'm vegetarian and I love hiking."}])
+        print(modeler.context("ann", "what should I cook tonight?").text)
+"""
+
+from .context import PackingPolicy
+from .embedding import CallableEmbedder, Embedder, HashingEmbedder, from_chroma_embedding_function
+from .errors import (
+    ClosedError,
+    EmbedderMismatchError,
+    InvalidInputError,
+    PersonalError,
+    StoreError,
+    StoreLockedError,
+)
+from .heuristic import HeuristicReasoner
+from .model import (
+    ContextItem,
+    Insight,
+    InsightKind,
+    InsightLevel,
+    Message,
+    Role,
+    UserContext,
+    UserModel,
+)
+from .modeler import Reasoner, SearchHit, UserModeler
+from .tokens import EstimateCounter, TiktokenCounter, TokenCounter, default_counter
+from .update import ModelUpdate, NewInsight, Supersession
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CallableEmbedder",
+    "ClosedError",
+    "ContextItem",
+    "Embedder",
+    "EmbedderMismatchError",
+    "EstimateCounter",
+    "HashingEmbedder",
+    "HeuristicReasoner",
+    "Insight",
+    "InsightKind",
+    "InsightLevel",
+    "InvalidInputError",
+    "Message",
+    "ModelUpdate",
+    "NewInsight",
+    "PackingPolicy",
+    "PersonalError",
+    "Reasoner",
+    "Role",
+    "SearchHit",
+    "StoreError",
+    "StoreLockedError",
+    "Supersession",
+    "TiktokenCounter",
+    "TokenCounter",
+    "UserContext",
+    "UserModel",
+    "UserModeler",
+    "__version__",
+    "default_counter",
+    "from_chroma_embedding_function",
+]

@@ -1,0 +1,174 @@
+"""Embedders: the :class:`Embedder` protocol, an offline :class:`HashingEmbedder`, and adapters.
+
+Personal always computes embeddings itself and hands them to Chroma, so Chroma never downloads a model.
+A store remembers the name and dimension of the embedder it was created with and refuses another one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import re
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import InvalidInputError
+from .text import terms
+
+logger = logging.getLogger(__name__)
+
+Vectors = npt.NDArray[np.float32]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns text into fixed-size vectors. ``name`` and ``dimension`` identify it in a store."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed_documents(self, texts: Sequence[str]) -> Any: ...
+
+    def embed_query(self, text: str) -> Any: ...
+
+
+def as_matrix(vectors: Any, dimension: int) -> Vectors:
+    """``vectors`` (lists or arrays) as an L2-normalised float32 matrix of width ``dimension``."""
+    matrix = np.asarray(vectors, dtype=np.float32)
+    if matrix.ndim == 1:
+        matrix = matrix.reshape(1, -1)
+    if matrix.ndim != 2 or matrix.shape[1] != dimension:
+        raise InvalidInputError(f"embedder returned shape {matrix.shape}; expected (n, {dimension})")
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    normalised: Vectors = matrix / norms
+    return normalised
+
+
+class HashingEmbedder:
+    """Offline, deterministic embedder: signed feature hashing of stemmed words and word pairs.
+
+    It needs no model and no network. It captures word overlap, not meaning; use a real embedder
+    (any Chroma embedding function, LangChain ``Embeddings`` or LlamaIndex ``BaseEmbedding``) for semantics.
+    """
+
+    _NAME = re.compile(r"^hashing-v1-(\d+)$")
+
+    def __init__(self, dimension: int = 256) -> None:
+        if not isinstance(dimension, int) or dimension < 8:
+            raise InvalidInputError("HashingEmbedder dimension must be an int >= 8")
+        self._dimension = dimension
+
+    @classmethod
+    def from_name(cls, name: str) -> HashingEmbedder | None:
+        """Rebuild the embedder a store recorded as ``name``, or None if it is not a hashing embedder."""
+        match = cls._NAME.match(name)
+        return cls(int(match.group(1))) if match else None
+
+    @property
+    def name(self) -> str:
+        return f"hashing-v1-{self._dimension}"
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def _vector(self, text: str) -> Vectors:
+        vec = np.zeros(self._dimension, dtype=np.float32)
+        words = terms(text)
+        features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
+        counts: dict[str, int] = {}
+        for feature in features:
+            counts[feature] = counts.get(feature, 0) + 1
+        for feature, count in counts.items():
+            h = zlib.crc32(feature.encode("utf-8", "surrogatepass"))
+            sign = 1.0 if (h >> 31) & 1 else -1.0
+            weight = 1.0 + math.log(count)
+            if " " in feature:
+                weight *= 0.5
+            vec[h % self._dimension] += sign * weight
+        norm = float(np.linalg.norm(vec))
+        return vec / norm if norm else vec
+
+    def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self._dimension), dtype=np.float32)
+        return np.stack([self._vector(t) for t in texts])
+
+    def embed_query(self, text: str) -> Vectors:
+        return self._vector(text)
+
+
+class CallableEmbedder:
+    """Adapts a function ``texts -> vectors`` (for example a Chroma ``EmbeddingFunction``) to :class:`Embedder`.
+
+    ``dimension`` is measured with one probe call when not given.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[list[str]], Any],
+        name: str,
+        dimension: int | None = None,
+        query_fn: Callable[[list[str]], Any] | None = None,
+    ) -> None:
+        self._fn = fn
+        self._query_fn = query_fn or fn
+        self._name = name
+        self._dimension = dimension if dimension is not None else len(np.asarray(fn(["dimension probe"]))[0])
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self._dimension), dtype=np.float32)
+        return as_matrix(self._fn(list(texts)), self._dimension)
+
+    def embed_query(self, text: str) -> Vectors:
+        vector: Vectors = as_matrix(self._query_fn([text]), self._dimension)[0]
+        return vector
+
+
+def from_chroma_embedding_function(ef: Any, name: str | None = None) -> CallableEmbedder:
+    """Wrap any Chroma ``EmbeddingFunction`` (called as ``ef(input=[...])``) as an :class:`Embedder`.
+
+    The name defaults to ``chroma:<ef.name()>[:<model_name>]`` so two different models do not share a store.
+    """
+    if not callable(ef):
+        raise InvalidInputError("a Chroma embedding function must be callable")
+    if name is None:
+        base = ef.name() if hasattr(ef, "name") and callable(ef.name) else type(ef).__name__
+        model = getattr(ef, "model_name", None) or getattr(ef, "MODEL_NAME", None)
+        name = f"chroma:{base}" + (f":{model}" if model else "")
+    query = getattr(ef, "embed_query", None)
+
+    def docs(texts: list[str]) -> Any:
+        return ef(input=texts)
+
+    return CallableEmbedder(docs, name=name, query_fn=(lambda t: query(input=t)) if callable(query) else None)
+
+
+def resolve_embedder(embedder: Any) -> Embedder:
+    """Accept an :class:`Embedder`, a Chroma embedding function, or raise a clear error."""
+    if isinstance(embedder, Embedder):
+        return embedder
+    if callable(embedder):
+        return from_chroma_embedding_function(embedder)
+    raise InvalidInputError(
+        f"embedder must implement Embedder (name, dimension, embed_documents, embed_query) "
+        f"or be a Chroma EmbeddingFunction, got {type(embedder).__name__}"
+    )

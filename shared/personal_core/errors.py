@@ -1,0 +1,27 @@
+"""Typed errors raised by Personal. Every public failure is a subclass of :class:`PersonalError`."""
+
+from __future__ import annotations
+
+
+class PersonalError(Exception):
+    """Base class of every error Personal raises on purpose."""
+
+
+class InvalidInputError(PersonalError, ValueError):
+    """A public entry point received input it cannot accept (nothing was stored)."""
+
+
+class StoreError(PersonalError):
+    """The underlying Chroma store failed or holds something unexpected."""
+
+
+class StoreLockedError(StoreError):
+    """Another process already writes to this embedded store path."""
+
+
+class EmbedderMismatchError(StoreError):
+    """The store was created with a different embedder than the one supplied."""
+
+
+class ClosedError(PersonalError):
+    """The object was used after ``close()``."""

@@ -1,0 +1,587 @@
+"""``UserModeler``: the facade every integration talks to (sync and async, thread-safe).
+
+Reads are served from a per-user in-memory state (loaded once from Chroma, kept in an LRU cache);
+writes are committed to a local journal and applied in memory at once, then moved to Chroma by a
+background flusher. Async methods run the same sync code in a worker thread: no duplicated logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ValidationError
+
+from .context import Candidate, PackingPolicy, insight_line, message_line, pack
+from .embedding import Embedder, HashingEmbedder, from_chroma_embedding_function, resolve_embedder
+from .errors import ClosedError, EmbedderMismatchError, InvalidInputError, PersonalError
+from .heuristic import HeuristicReasoner
+from .journal import JOURNAL_FILE, Flusher, Journal
+from .model import (
+    ContextSource,
+    Insight,
+    InsightKind,
+    InsightLevel,
+    Message,
+    Role,
+    UserContext,
+    UserModel,
+    describe_validation_error,
+    utcnow,
+    validate_session_id,
+    validate_user_id,
+)
+from .planning import PlanReport, normalise, plan_update, profile_record
+from .ranking import rank
+from .records import Record, StoredMessage, message_record_id, message_to_record
+from .state import UserState
+from .store import CHROMA_DEFAULT_EMBEDDER, ChromaStore, chroma_default_embedding_function
+from .text import terms
+from .tokens import TokenCounter, resolve_counter
+from .update import ModelUpdate, NewInsight
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_TOKENS = 500
+MAX_EXCERPT_TOKENS = 80
+
+
+@runtime_checkable
+class Reasoner(Protocol):
+    """Derives a :class:`ModelUpdate` from a batch of one user's messages."""
+
+    name: str
+
+    def derive(self, messages: Sequence[Message]) -> ModelUpdate: ...
+
+
+class SearchHit(BaseModel):
+    """An insight found by :meth:`UserModeler.search`, with its fused relevance score."""
+
+    insight: Insight
+    score: float
+
+
+MessageLike = Message | Mapping[str, Any]
+
+
+class UserModeler:
+    """Builds, stores and serves a theory-of-mind model of each user.
+
+    Args:
+        path: directory of an embedded store (default ``$PERSONAL_HOME`` or ``~/.personal/store``).
+            Single-process; a second process gets :class:`~personal_core.errors.StoreLockedError`.
+        client: any Chroma client instead of a path (``chromadb.HttpClient`` for several processes).
+        llm: reserved for the LLM reasoner; without it the offline :class:`HeuristicReasoner` is used.
+        reasoner: a custom :class:`Reasoner` (default: :class:`HeuristicReasoner`).
+        embedder: an :class:`Embedder` or Chroma embedding function. Default: what the store was created
+            with; for a new store Chroma's default model when it is already on disk, else the offline
+            :class:`HashingEmbedder` (with a warning).
+        token_counter: encoding name, tiktoken ``Encoding`` or :class:`TokenCounter` (default o200k_base).
+        namespace: collection-name prefix inside the Chroma database.
+        shards: shard collections of a new store (default 32; pinned in the store).
+        cache_users: how many users' models stay in memory.
+        journal_path: journal file (default: inside the store path; for a client, under
+            ``~/.personal/journals``).
+        flush_interval: seconds between background moves of the journal to Chroma.
+        default_max_tokens: budget of :meth:`context` when none is given.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        client: Any | None = None,
+        llm: Any | None = None,
+        reasoner: Reasoner | None = None,
+        embedder: Any | None = None,
+        token_counter: Any | None = None,
+        namespace: str = "personal",
+        shards: int | None = None,
+        cache_users: int = 1024,
+        journal_path: str | os.PathLike[str] | None = None,
+        flush_interval: float = 0.2,
+        default_max_tokens: int = DEFAULT_MAX_TOKENS,
+        packing: PackingPolicy | None = None,
+    ) -> None:
+        if llm is not None:
+            raise PersonalError(
+                "LLM-driven reasoning is not part of this version yet; pass reasoner= or leave llm unset "
+                "to use the offline HeuristicReasoner"
+            )
+        if not isinstance(cache_users, int) or cache_users < 1:
+            raise InvalidInputError("cache_users must be a positive int")
+        self._check_budget(default_max_tokens)
+        self.reasoner: Reasoner = reasoner if reasoner is not None else HeuristicReasoner()
+        if not isinstance(self.reasoner, Reasoner):
+            raise InvalidInputError("reasoner must have a name and a derive(messages) -> ModelUpdate method")
+        self.counter: TokenCounter = resolve_counter(token_counter)
+        self.default_max_tokens = default_max_tokens
+        self.packing = packing or PackingPolicy()
+        self._closed = False
+        self._store = ChromaStore(path, client=client, namespace=namespace)
+        try:
+            self.embedder: Embedder = self._choose_embedder(embedder, self._store.read_pin())
+            self._store.ensure_pin(self.embedder.name, self.embedder.dimension, shards)
+            self._journal = Journal(self._journal_file(journal_path, namespace))
+        except BaseException:
+            self._store.close()
+            raise
+        self._flusher = Flusher(self._journal, self._store.apply, interval=flush_interval)
+        self._cache_users = cache_users
+        self._states: OrderedDict[str, UserState] = OrderedDict()
+        self._states_lock = threading.Lock()
+        self._seq = itertools.count(time.time_ns())
+        self._seq_lock = threading.Lock()
+        self._flusher.start()
+
+    # ----------------------------------------------------------------- set-up helpers
+    @staticmethod
+    def _choose_embedder(embedder: Any | None, pin: dict[str, Any] | None) -> Embedder:
+        if embedder is not None:
+            return resolve_embedder(embedder)
+        if pin is not None and pin.get("embedder"):
+            name = str(pin["embedder"])
+            hashing = HashingEmbedder.from_name(name)
+            if hashing is not None:
+                return hashing
+            if name == CHROMA_DEFAULT_EMBEDDER:
+                ef = chroma_default_embedding_function()
+                if ef is not None:
+                    return from_chroma_embedding_function(ef, name=CHROMA_DEFAULT_EMBEDDER)
+            raise EmbedderMismatchError(
+                f"this store was created with embedder {name!r}; pass embedder= with that embedder to open it"
+            )
+        ef = chroma_default_embedding_function()
+        if ef is not None:
+            return from_chroma_embedding_function(ef, name=CHROMA_DEFAULT_EMBEDDER)
+        logger.warning(
+            "no embedder given and Chroma's default model is not on disk: using the offline HashingEmbedder "
+            "(word overlap, not meaning). Pass embedder= for semantic search."
+        )
+        return HashingEmbedder()
+
+    def _journal_file(self, journal_path: str | os.PathLike[str] | None, namespace: str) -> Path:
+        if journal_path is not None:
+            return Path(journal_path)
+        if self._store.path is not None:
+            return self._store.path / (JOURNAL_FILE if namespace == "personal" else f"{namespace}-{JOURNAL_FILE}")
+        settings = repr(getattr(self._store.client, "get_settings", lambda: "")())
+        key = hashlib.sha256(f"{settings}|{namespace}|{os.getpid()}".encode()).hexdigest()[:16]
+        return Path.home() / ".personal" / "journals" / f"{key}.sqlite3"
+
+    @staticmethod
+    def _check_budget(max_tokens: object) -> int:
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
+            raise InvalidInputError(f"max_tokens must be a non-negative int, got {max_tokens!r}")
+        return max_tokens
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError("this UserModeler is closed")
+
+    # ----------------------------------------------------------------- user state cache
+    @contextmanager
+    def _user(self, user_id: str) -> Iterator[UserState]:
+        """The user's loaded state with its lock held (loads from Chroma + journal on a miss)."""
+        self._check_open()
+        while True:
+            with self._states_lock:
+                state = self._states.get(user_id)
+                if state is None:
+                    state = UserState(user_id=user_id, dimension=self.embedder.dimension)
+                    self._states[user_id] = state
+                self._states.move_to_end(user_id)
+                self._evict()
+            with state.lock:
+                if state.evicted:
+                    continue
+                if not state.loaded:
+                    self._load(state)
+                yield state
+                return
+
+    def _evict(self) -> None:
+        while len(self._states) > self._cache_users:
+            for user_id, candidate in self._states.items():
+                if candidate.lock.acquire(blocking=False):
+                    try:
+                        candidate.evicted = True
+                        del self._states[user_id]
+                    finally:
+                        candidate.lock.release()
+                    break
+            else:
+                return
+
+    def _load(self, state: UserState) -> None:
+        pending = self._journal.for_user(state.user_id)  # read before Chroma: see journal.py
+        state.apply(self._store.load_user(state.user_id))
+        for entry in pending:
+            state.apply(entry.upserts, entry.deletes)
+        state.loaded = True
+
+    def _next_seq(self) -> int:
+        with self._seq_lock:
+            return max(next(self._seq), time.time_ns())
+
+    def _write(self, state: UserState, upserts: Sequence[Record], deletes: Sequence[str] = ()) -> None:
+        """Commit to the journal, then apply in memory."""
+        if not upserts and not deletes:
+            return
+        self._journal.append(state.user_id, upserts, deletes)
+        state.apply(upserts, deletes)
+
+    # ----------------------------------------------------------------- input normalisation
+    def _messages(self, user_id: str, messages: object, session_id: str | None) -> list[Message]:
+        if isinstance(messages, (Message, Mapping)):
+            messages = [messages]
+        if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+            raise InvalidInputError("messages must be a list of Message objects or {'role', 'content'} dicts")
+        session = validate_session_id(session_id) if session_id is not None else None
+        out: list[Message] = []
+        for index, item in enumerate(messages):
+            try:
+                if isinstance(item, Message):
+                    if item.user_id != user_id:
+                        raise InvalidInputError(f"message {index} belongs to user {item.user_id!r}, not {user_id!r}")
+                    message = item if session is None else item.model_copy(update={"session_id": session})
+                elif isinstance(item, Mapping):
+                    data = dict(item)
+                    role = data.get("role")
+                    if isinstance(role, str) and role not in Role._value2member_map_:
+                        data["role"] = {"human": "user", "ai": "assistant"}.get(role, "other")
+                    data["user_id"] = user_id
+                    if session is not None:
+                        data["session_id"] = session
+                    message = Message.model_validate(data)
+                else:
+                    raise InvalidInputError(f"message {index} is a {type(item).__name__}, not a Message or dict")
+            except ValidationError as exc:
+                raise InvalidInputError(f"message {index} is invalid: {describe_validation_error(exc)}") from None
+            out.append(message)
+        return out
+
+    # ----------------------------------------------------------------- public API
+    def observe(
+        self, user_id: str, messages: MessageLike | Sequence[MessageLike], session_id: str | None = None
+    ) -> list[Message]:
+        """Record messages of ``user_id``'s conversation and learn from them.
+
+        ``messages`` are :class:`Message` objects or ``{"role", "content"}`` dicts (optional ``id``,
+        ``created_at``, ``metadata``). Invalid input raises :class:`InvalidInputError` before anything is
+        stored. Messages already observed (same id) are skipped. Returns the newly stored messages.
+        """
+        uid = validate_user_id(user_id)
+        batch = self._messages(uid, messages, session_id)
+        with self._user(uid) as state:
+            fresh: dict[str, Message] = {}
+            for message in batch:
+                if message.id not in state.messages and message.id not in fresh:
+                    fresh[message.id] = message
+            new = list(fresh.values())
+            if not new:
+                return []
+            vectors = self.embedder.embed_documents([m.content for m in new])
+            records: list[Record] = [
+                message_to_record(StoredMessage(m, self._next_seq(), derived=True), vectors[i])
+                for i, m in enumerate(new)
+            ]
+            update = self.reasoner.derive(new)
+            planned, _ = self._plan(state, update, new)
+            if not state.has_profile and not any(r.type == "usr" for r in planned):
+                planned.append(profile_record(state, state.profile, self.embedder.embed_documents))
+            self._write(state, records + planned)
+        return new
+
+    def _plan(self, state: UserState, update: ModelUpdate, batch: Sequence[Message]) -> tuple[list[Record], PlanReport]:
+        return plan_update(state, update, batch, now=utcnow(), embed=self.embedder.embed_documents)
+
+    def context(
+        self,
+        user_id: str,
+        query: str = "",
+        max_tokens: int | None = None,
+        *,
+        include_superseded: bool = False,
+        include_messages: bool = True,
+    ) -> UserContext:
+        """The user's model, relevant to ``query``, rendered within ``max_tokens`` (by the real counter).
+
+        Card first, then the most relevant current insights, the summary, then raw message excerpts.
+        """
+        uid = validate_user_id(user_id)
+        if not isinstance(query, str):
+            raise InvalidInputError(f"query must be a str, got {type(query).__name__}")
+        budget = self._check_budget(self.default_max_tokens if max_tokens is None else max_tokens)
+        query_terms = terms(query)
+        query_vector = self.embedder.embed_query(query) if query.strip() else None
+        with self._user(uid) as state:
+            limit = max(16, budget // 8)
+            sections: dict[ContextSource, list[Candidate]] = {
+                "card": [
+                    self._candidate(state, "card", f"card-{i}", c, f"- {c}\n") for i, c in enumerate(state.profile.card)
+                ],
+            }
+            corpus, ids = state.insight_corpus(include_superseded)
+            on_card = {normalise(c) for c in state.profile.card}
+            insight_candidates = []
+            for index, score in rank(corpus, query_terms, query_vector)[:limit]:
+                insight = state.insights[ids[index]]
+                if insight.is_current and normalise(insight.text) in on_card:
+                    continue  # already rendered as a card entry
+                line = insight_line(insight, include_validity=include_superseded)
+                insight_candidates.append(
+                    self._candidate(state, "insight", insight.id, insight.text, line, score, tuple(insight.evidence))
+                )
+            sections["insight"] = insight_candidates
+            if state.profile.summary:
+                summary = state.profile.summary
+                sections["summary"] = [self._candidate(state, "summary", "summary", summary, summary.strip() + "\n")]
+            if include_messages:
+                mcorpus, mids = state.message_corpus()
+                message_candidates = []
+                for index, score in rank(mcorpus, query_terms, query_vector)[:limit]:
+                    stored = state.messages[mids[index]]
+                    message_candidates.append(self._message_candidate(state, stored, score))
+                sections["message"] = message_candidates
+            return pack(uid, query, sections, budget, self.counter, self.packing)
+
+    def _candidate(
+        self,
+        state: UserState,
+        source: ContextSource,
+        item_id: str,
+        text: str,
+        line: str,
+        score: float = 0.0,
+        evidence: tuple[str, ...] = (),
+        order: float = 0.0,
+    ) -> Candidate:
+        tokens = state.tokens.get(line)
+        if tokens is None:
+            tokens = self.counter.count(line)
+            state.tokens[line] = tokens
+        return Candidate(source, item_id, text, line, tokens, score, evidence, order)
+
+    def _message_candidate(self, state: UserState, stored: StoredMessage, score: float) -> Candidate:
+        message = stored.message
+        excerpt = state.excerpts.get(message.id)
+        if excerpt is None:
+            cut = self.counter.truncate(message.content[: MAX_EXCERPT_TOKENS * 16], MAX_EXCERPT_TOKENS)
+            excerpt = message.content if cut == message.content else cut.rstrip() + " ..."
+            state.excerpts[message.id] = excerpt
+        line = message_line(message.role.value, message.created_at, excerpt)
+        return self._candidate(
+            state, "message", message.id, excerpt, line, score, (message.id,), order=float(stored.seq)
+        )
+
+    def search(
+        self,
+        user_id: str,
+        query: str,
+        k: int = 10,
+        *,
+        kinds: Sequence[InsightKind | str] | None = None,
+        include_superseded: bool = False,
+    ) -> list[SearchHit]:
+        """The ``k`` insights most relevant to ``query`` (optionally only some kinds), best first."""
+        uid = validate_user_id(user_id)
+        if not isinstance(query, str):
+            raise InvalidInputError(f"query must be a str, got {type(query).__name__}")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise InvalidInputError(f"k must be a non-negative int, got {k!r}")
+        wanted = None
+        if kinds is not None:
+            try:
+                wanted = {InsightKind(x) for x in kinds}
+            except ValueError as exc:
+                raise InvalidInputError(f"unknown insight kind: {exc}") from None
+        query_vector = self.embedder.embed_query(query) if query.strip() else None
+        with self._user(uid) as state:
+            corpus, ids = state.insight_corpus(include_superseded)
+            hits: list[SearchHit] = []
+            for index, score in rank(corpus, terms(query), query_vector):
+                insight = state.insights[ids[index]]
+                if wanted is None or insight.kind in wanted:
+                    hits.append(SearchHit(insight=insight, score=score))
+                    if len(hits) >= k:
+                        break
+            return hits
+
+    def user_model(self, user_id: str) -> UserModel:
+        """Everything known about ``user_id``: card, summary and all insights (superseded included)."""
+        uid = validate_user_id(user_id)
+        with self._user(uid) as state:
+            return state.user_model()
+
+    def messages(self, user_id: str, session_id: str | None = None, limit: int | None = None) -> list[Message]:
+        """The user's stored messages in observation order (one session, or all), the last ``limit``."""
+        uid = validate_user_id(user_id)
+        session = validate_session_id(session_id) if session_id is not None else None
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise InvalidInputError("limit must be a non-negative int or None")
+        with self._user(uid) as state:
+            chosen = [s.message for s in state.ordered_messages() if session is None or s.message.session_id == session]
+        return chosen if limit is None else chosen[len(chosen) - limit :] if limit else []
+
+    def delete_session(self, user_id: str, session_id: str) -> int:
+        """Delete one session's messages (the user model is kept). Returns how many were deleted."""
+        uid = validate_user_id(user_id)
+        session = validate_session_id(session_id)
+        with self._user(uid) as state:
+            doomed = [
+                message_record_id(uid, s.message.id) for s in state.messages.values() if s.message.session_id == session
+            ]
+            self._write(state, [], doomed)
+            return len(doomed)
+
+    def add_insight(
+        self,
+        user_id: str,
+        text: str,
+        kind: InsightKind | str = InsightKind.FACT,
+        *,
+        confidence: float = 0.9,
+        level: InsightLevel | str = InsightLevel.EXPLICIT,
+        evidence: Sequence[str] = (),
+    ) -> Insight:
+        """Add (or reinforce, if already known) an insight by hand. ``evidence`` must be the user's message ids."""
+        uid = validate_user_id(user_id)
+        try:
+            proposal = NewInsight(kind=kind, text=text, confidence=confidence, level=level, evidence=list(evidence))  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise InvalidInputError(f"invalid insight: {describe_validation_error(exc)}") from None
+        if not proposal.text.strip():
+            raise InvalidInputError("insight text must not be blank")
+        with self._user(uid) as state:
+            unknown = [e for e in proposal.evidence if e not in state.messages]
+            if unknown:
+                raise InvalidInputError(f"evidence ids are not messages of this user: {unknown[:5]}")
+            batch = [state.messages[e].message for e in proposal.evidence]
+            records, report = self._plan(state, ModelUpdate(new_insights=[proposal]), batch)
+            self._write(state, records)
+            insight_id = (report.added or report.reinforced)[0]
+            return state.insights[insight_id]
+
+    def forget(self, user_id: str) -> None:
+        """Erase everything of ``user_id`` from memory, the journal and Chroma."""
+        uid = validate_user_id(user_id)
+        with self._flusher.lock, self._user(uid) as state:
+            self._journal.drop_user(uid)
+            self._store.delete_user(uid)
+            state.reset()
+
+    def export(self, user_id: str) -> dict[str, Any]:
+        """A JSON-able dict of everything held about ``user_id`` (model and messages)."""
+        uid = validate_user_id(user_id)
+        with self._user(uid) as state:
+            model = state.user_model()
+            messages = [s.message.model_dump(mode="json") for s in state.ordered_messages()]
+        return {
+            "user_id": uid,
+            "card": model.card,
+            "summary": model.summary,
+            "insights": [i.model_dump(mode="json") for i in model.insights],
+            "messages": messages,
+        }
+
+    def flush_writes(self) -> None:
+        """Move every journaled write to Chroma now (normally the background flusher does it)."""
+        self._check_open()
+        self._flusher.flush()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for monitoring: cached users, journal backlog, flusher failures."""
+        with self._states_lock:
+            cached = len(self._states)
+        return {
+            "users_cached": cached,
+            "journal_pending": self._journal.pending() if not self._closed else 0,
+            "flush_failures": self._flusher.failures,
+            "embedder": self.embedder.name,
+            "token_counter": self.counter.name,
+            "reasoner": self.reasoner.name,
+        }
+
+    def close(self) -> None:
+        """Stop the flusher, move what it can to Chroma (the rest stays journaled) and release the store."""
+        if self._closed:
+            return
+        self._closed = True
+        self._flusher.stop()
+        try:
+            self._flusher.flush()
+        except Exception as exc:  # noqa: BLE001 - pending writes stay in the journal for the next open
+            logger.warning("could not move the journal to Chroma on close; it stays pending: %s", exc)
+        self._journal.close()
+        self._store.close()
+
+    def __enter__(self) -> UserModeler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- async twins
+    async def aobserve(
+        self, user_id: str, messages: MessageLike | Sequence[MessageLike], session_id: str | None = None
+    ) -> list[Message]:
+        """Async :meth:`observe`."""
+        return await asyncio.to_thread(self.observe, user_id, messages, session_id)
+
+    async def acontext(
+        self, user_id: str, query: str = "", max_tokens: int | None = None, **kwargs: Any
+    ) -> UserContext:
+        """Async :meth:`context`."""
+        return await asyncio.to_thread(self.context, user_id, query, max_tokens, **kwargs)
+
+    async def asearch(self, user_id: str, query: str, k: int = 10, **kwargs: Any) -> list[SearchHit]:
+        """Async :meth:`search`."""
+        return await asyncio.to_thread(self.search, user_id, query, k, **kwargs)
+
+    async def auser_model(self, user_id: str) -> UserModel:
+        """Async :meth:`user_model`."""
+        return await asyncio.to_thread(self.user_model, user_id)
+
+    async def amessages(self, user_id: str, session_id: str | None = None, limit: int | None = None) -> list[Message]:
+        """Async :meth:`messages`."""
+        return await asyncio.to_thread(self.messages, user_id, session_id, limit)
+
+    async def adelete_session(self, user_id: str, session_id: str) -> int:
+        """Async :meth:`delete_session`."""
+        return await asyncio.to_thread(self.delete_session, user_id, session_id)
+
+    async def aadd_insight(
+        self, user_id: str, text: str, kind: InsightKind | str = InsightKind.FACT, **kwargs: Any
+    ) -> Insight:
+        """Async :meth:`add_insight`."""
+        return await asyncio.to_thread(self.add_insight, user_id, text, kind, **kwargs)
+
+    async def aforget(self, user_id: str) -> None:
+        """Async :meth:`forget`."""
+        await asyncio.to_thread(self.forget, user_id)
+
+    async def aexport(self, user_id: str) -> dict[str, Any]:
+        """Async :meth:`export`."""
+        return await asyncio.to_thread(self.export, user_id)
+
+    async def aclose(self) -> None:
+        """Async :meth:`close`."""
+        await asyncio.to_thread(self.close)
+
+    async def __aenter__(self) -> UserModeler:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

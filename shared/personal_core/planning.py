@@ -1,0 +1,180 @@
+"""Pure planning: turn a reasoner's :class:`ModelUpdate` into the records that change a user's model.
+
+Exact duplicates (after normalisation) and near-duplicates (cosine above a threshold, same kind) reinforce
+an existing insight instead of adding one. A supersession closes the old insight (``valid_to``,
+``superseded_by``) and adds its replacement; nothing is deleted. New insight ids are derived from the
+user, the text and the evidence, so planning the same batch again yields the same records.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from .ids import stable_id
+from .model import Insight, Message
+from .records import Profile, Record, insight_to_record, profile_to_record
+from .state import UserState
+from .update import CARD_LIMIT, ModelUpdate, NewInsight
+
+Embed = Callable[[Sequence[str]], npt.NDArray[np.float32]]
+
+_NORMALISE = re.compile(r"[^\w]+", re.UNICODE)
+MAX_EVIDENCE = 50
+
+
+def normalise(text: str) -> str:
+    """Case-, punctuation- and space-insensitive form of ``text`` for exact-duplicate detection."""
+    return _NORMALISE.sub(" ", text.lower()).strip()
+
+
+@dataclass
+class PlanReport:
+    """What planning did, for stats and logs."""
+
+    added: list[str] = field(default_factory=list)
+    reinforced: list[str] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)
+    dropped_evidence: int = 0
+    dropped_ids: int = 0
+
+
+def _reinforce(insight: Insight, new: NewInsight | None, evidence: Sequence[str], now: datetime) -> Insight:
+    confidence = min(1.0, insight.confidence + (1.0 - insight.confidence) * 0.25)
+    if new is not None:
+        confidence = max(confidence, new.confidence)
+    merged = list(dict.fromkeys([*insight.evidence, *evidence]))[-MAX_EVIDENCE:]
+    return insight.model_copy(
+        update={"times_seen": insight.times_seen + 1, "confidence": confidence, "evidence": merged, "updated_at": now}
+    )
+
+
+def plan_update(
+    state: UserState,
+    update: ModelUpdate,
+    batch: Sequence[Message],
+    *,
+    now: datetime,
+    embed: Embed,
+    dedupe_threshold: float = 0.92,
+) -> tuple[list[Record], PlanReport]:
+    """Records (insights and profile) that apply ``update``, derived from ``batch``, to ``state``.
+
+    Evidence outside the batch and unknown insight ids are dropped and counted in the report.
+    """
+    report = PlanReport()
+    batch_ids = {m.id: m for m in batch}
+    current = {i.id: i for i in state.insights.values() if i.is_current}
+    changed: dict[str, Insight] = {}
+    by_text = {normalise(i.text): i.id for i in current.values()}
+
+    def evidence_of(new: NewInsight) -> list[str]:
+        kept = [e for e in dict.fromkeys(new.evidence) if e in batch_ids]
+        report.dropped_evidence += len(new.evidence) - len(kept)
+        return kept
+
+    def said_at(evidence: Sequence[str]) -> datetime:
+        times = [batch_ids[e].created_at for e in evidence if e in batch_ids]
+        return min(times) if times else now
+
+    proposals: list[tuple[NewInsight, str | None]] = [(n, None) for n in update.new_insights]
+    for sup in update.supersessions:
+        if sup.insight_id in current:
+            proposals.append((sup.replacement, sup.insight_id))
+        else:
+            report.dropped_ids += 1
+    vectors = embed([p.text for p, _ in proposals]) if proposals else np.zeros((0, state.dimension), np.float32)
+    new_vectors: dict[str, npt.NDArray[np.float32]] = {}
+
+    current_ids = list(current)
+    matrix = np.stack([state.insight_vectors[i] for i in current_ids]) if current_ids else None
+
+    for (proposal, replaces), vector in zip(proposals, vectors, strict=True):
+        evidence = evidence_of(proposal)
+        key = normalise(proposal.text)
+        if not key:
+            continue
+        twin_id = by_text.get(key)
+        if twin_id is None and replaces is None and matrix is not None:
+            sims = matrix @ vector
+            for idx in np.argsort(-sims, kind="stable")[:3]:
+                candidate = current[current_ids[int(idx)]]
+                if sims[idx] < dedupe_threshold:
+                    break
+                if candidate.kind == proposal.kind:
+                    twin_id = candidate.id
+                    break
+        if twin_id is not None and twin_id != replaces:
+            base = changed.get(twin_id) or current.get(twin_id)
+            if base is not None:
+                changed[twin_id] = _reinforce(base, proposal, evidence, now)
+                report.reinforced.append(twin_id)
+                continue
+        valid_from = said_at(evidence)
+        insight = Insight(
+            id=stable_id("ins", state.user_id, key, *evidence),
+            user_id=state.user_id,
+            kind=proposal.kind,
+            text=proposal.text.strip(),
+            confidence=proposal.confidence,
+            evidence=evidence,
+            level=proposal.level,
+            created_at=now,
+            updated_at=now,
+            valid_from=valid_from,
+        )
+        if insight.id in state.insights:  # the same batch planned again: nothing new
+            continue
+        changed[insight.id] = insight
+        new_vectors[insight.id] = vector
+        by_text[key] = insight.id
+        report.added.append(insight.id)
+        if replaces is not None:
+            old = changed.get(replaces) or current[replaces]
+            changed[replaces] = old.model_copy(
+                update={"valid_to": max(valid_from, old.valid_from), "superseded_by": insight.id, "updated_at": now}
+            )
+            report.superseded.append(replaces)
+
+    for insight_id in dict.fromkeys(update.reinforced):
+        base = changed.get(insight_id) or current.get(insight_id)
+        if base is None:
+            report.dropped_ids += 1
+            continue
+        changed[insight_id] = _reinforce(base, None, [m.id for m in batch if m.role.value == "user"][:5], now)
+        report.reinforced.append(insight_id)
+
+    records = [
+        insight_to_record(i, new_vectors[i.id] if i.id in new_vectors else state.insight_vectors[i.id])
+        for i in changed.values()
+    ]
+    profile = plan_profile(state.profile, update)
+    if profile != state.profile or not state.has_profile:
+        records.append(profile_record(state, profile, embed))
+    return records, report
+
+
+def plan_profile(profile: Profile, update: ModelUpdate) -> Profile:
+    """The card and summary after ``update``: removals, then additions (deduplicated, oldest dropped past the cap)."""
+    removing = {normalise(c) for c in update.card_remove}
+    card = [c for c in profile.card if normalise(c) not in removing]
+    present = {normalise(c) for c in card}
+    for entry in update.card_add:
+        entry = entry.strip()
+        if entry and normalise(entry) not in present:
+            card.append(entry)
+            present.add(normalise(entry))
+    card = card[-CARD_LIMIT:]
+    summary = profile.summary if update.summary is None else update.summary.strip()
+    return Profile(card=tuple(card), summary=summary)
+
+
+def profile_record(state: UserState, profile: Profile, embed: Embed) -> Record:
+    """The profile record for ``profile`` (embedded on its card and summary)."""
+    text = " ".join([*profile.card, profile.summary]).strip() or state.user_id
+    return profile_to_record(state.user_id, profile, embed([text])[0])

@@ -1,0 +1,163 @@
+"""One user's model held in memory: built from stored records, updated with the records written for it.
+
+The same :class:`~personal_core.records.Record` objects are written to the journal and applied here, so
+memory and storage cannot drift apart. Ranking corpora and rendered lines are cached and rebuilt lazily.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from .model import Insight, UserModel
+from .ranking import Corpus, insight_prior, message_prior
+from .records import (
+    INS,
+    MSG,
+    USR,
+    Profile,
+    Record,
+    StoredMessage,
+    record_to_insight,
+    record_to_message,
+    record_to_profile,
+)
+
+DAY = 86400.0
+
+
+@dataclass
+class UserState:
+    """Card, summary, insights and messages of one user, with their vectors and lazy ranking caches."""
+
+    user_id: str
+    dimension: int
+    profile: Profile = field(default_factory=Profile)
+    has_profile: bool = False
+    insights: dict[str, Insight] = field(default_factory=dict)
+    insight_vectors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
+    messages: dict[str, StoredMessage] = field(default_factory=dict)
+    message_vectors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
+    record_of_message: dict[str, str] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    evicted: bool = False
+    loaded: bool = False
+    version: int = 0
+    _corpora: dict[str, tuple[int, Corpus, list[str]]] = field(default_factory=dict, repr=False)
+    tokens: dict[str, int] = field(default_factory=dict, repr=False)
+    excerpts: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def apply(self, upserts: Iterable[Record], deletes: Iterable[str] = ()) -> None:
+        """Apply stored records (as written to the journal) to the in-memory model."""
+        for record in upserts:
+            if record.user_id != self.user_id:
+                raise ValueError("record of another user applied to a user state")
+            if record.type == MSG:
+                stored = record_to_message(record)
+                self.messages[stored.message.id] = stored
+                self.message_vectors[stored.message.id] = record.embedding
+                self.record_of_message[record.id] = stored.message.id
+            elif record.type == INS:
+                insight = record_to_insight(record)
+                self.insights[insight.id] = insight
+                self.insight_vectors[insight.id] = record.embedding
+            elif record.type == USR:
+                self.profile = record_to_profile(record)
+                self.has_profile = True
+        for record_id in deletes:
+            message_id = self.record_of_message.pop(record_id, None)
+            if message_id is not None:
+                self.messages.pop(message_id, None)
+                self.message_vectors.pop(message_id, None)
+            self.insights.pop(record_id, None)
+            self.insight_vectors.pop(record_id, None)
+        self.version += 1
+
+    def reset(self) -> None:
+        """Forget everything held for this user."""
+        self.profile = Profile()
+        self.has_profile = False
+        for holder in (
+            self.insights,
+            self.insight_vectors,
+            self.messages,
+            self.message_vectors,
+            self.record_of_message,
+            self._corpora,
+            self.tokens,
+            self.excerpts,
+        ):
+            holder.clear()
+        self.version += 1
+
+    def ordered_messages(self) -> list[StoredMessage]:
+        """Messages in the order they were observed."""
+        return sorted(self.messages.values(), key=lambda s: (s.seq, s.message.id))
+
+    def user_model(self) -> UserModel:
+        insights = sorted(self.insights.values(), key=lambda i: (i.created_at, i.id))
+        return UserModel(
+            user_id=self.user_id, card=list(self.profile.card), summary=self.profile.summary, insights=insights
+        )
+
+    def _reference_time(self) -> float:
+        """The newest timestamp held (recency is relative to the data, so ranking is deterministic)."""
+        newest = [i.updated_at.timestamp() for i in self.insights.values()]
+        newest += [s.message.created_at.timestamp() for s in self.messages.values()]
+        return max(newest, default=0.0)
+
+    def insight_corpus(self, include_superseded: bool = False) -> tuple[Corpus, list[str]]:
+        """Ranking corpus over current (or all) insights, and the insight ids in corpus order."""
+        key = "insights-all" if include_superseded else "insights"
+        cached = self._corpora.get(key)
+        if cached is not None and cached[0] == self.version:
+            return cached[1], cached[2]
+        chosen = sorted(
+            (i for i in self.insights.values() if include_superseded or i.is_current),
+            key=lambda i: (i.created_at, i.id),
+        )
+        now = self._reference_time()
+        corpus = self._build(
+            [i.id for i in chosen],
+            [i.text for i in chosen],
+            lambda ids: [self.insight_vectors[x] for x in ids],
+            [insight_prior(i.confidence, i.times_seen, (now - i.updated_at.timestamp()) / DAY) for i in chosen],
+        )
+        ids = [i.id for i in chosen]
+        self._corpora[key] = (self.version, corpus, ids)
+        return corpus, ids
+
+    def message_corpus(self) -> tuple[Corpus, list[str]]:
+        """Ranking corpus over all messages (every role but system), and their ids in corpus order."""
+        cached = self._corpora.get("messages")
+        if cached is not None and cached[0] == self.version:
+            return cached[1], cached[2]
+        chosen = [s for s in self.ordered_messages() if s.message.role.value != "system"]
+        now = self._reference_time()
+        ids = [s.message.id for s in chosen]
+        corpus = self._build(
+            ids,
+            [s.message.content[:4000] for s in chosen],
+            lambda xs: [self.message_vectors[x] for x in xs],
+            [message_prior((now - s.message.created_at.timestamp()) / DAY) for s in chosen],
+        )
+        self._corpora["messages"] = (self.version, corpus, ids)
+        return corpus, ids
+
+    def _build(
+        self,
+        ids: list[str],
+        texts: list[str],
+        vectors: Callable[[list[str]], list[npt.NDArray[np.float32]]],
+        priors: list[float],
+    ) -> Corpus:
+        matrix = (
+            np.stack(vectors(ids)).astype(np.float32, copy=False)
+            if ids
+            else np.zeros((0, self.dimension), dtype=np.float32)
+        )
+        return Corpus.build(ids, texts, matrix, priors)

@@ -1,0 +1,323 @@
+"""The Chroma store: the only module that imports chromadb.
+
+Layout (chosen by measurement, see ``benchmarks/layout.py``): a user's records live in one of ``shards``
+collections picked by a hash of the user id, so loading a user is one metadata-filtered ``get`` on a
+collection ``1/shards`` the size of the whole store. A ``<namespace>-meta`` collection pins the embedder
+name, its dimension and the shard count. Embeddings are always computed by Personal and passed in, so
+Chroma never loads or downloads an embedding model.
+
+Embedded mode (a path) is single-process: a lock file makes a second process fail fast with
+:class:`StoreLockedError`. For several processes run ``chroma run --path DIR`` and pass an ``HttpClient``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .errors import EmbedderMismatchError, InvalidInputError, StoreError, StoreLockedError
+from .records import Record
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+DEFAULT_SHARDS = 32
+LOCK_FILE = ".personal.lock"
+
+
+def default_path() -> Path:
+    """Where an embedded store lives when no path is given: ``$PERSONAL_HOME`` or ``~/.personal/store``."""
+    home = os.environ.get("PERSONAL_HOME")
+    return Path(home) if home else Path.home() / ".personal" / "store"
+
+
+class _ProcessLock:
+    """An exclusive, non-blocking advisory lock on ``<path>/.personal.lock``: one open store per path."""
+
+    _held: ClassVar[set[str]] = set()
+    _guard = threading.Lock()
+
+    def __init__(self, directory: Path) -> None:
+        self.key = str(directory.resolve())
+        with self._guard:
+            if self.key in self._held:
+                raise StoreLockedError(
+                    f"the store at {directory} is already open in this process. Share that UserModeler (pass it "
+                    "as modeler= to the integrations) or close() it before opening the path again."
+                )
+            self._handle = self._acquire(directory)
+            self._held.add(self.key)
+        self._released = False
+
+    @staticmethod
+    def _acquire(directory: Path) -> Any:
+        directory.mkdir(parents=True, exist_ok=True)
+        lock_path = directory / LOCK_FILE
+        handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
+        try:
+            if os.name == "nt":  # pragma: no cover - exercised on Windows only
+                import msvcrt
+
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined,unused-ignore]
+            else:
+                import fcntl
+
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise StoreLockedError(
+                f"the store at {directory} is already open in another process (pid {owner}). Chroma's embedded "
+                "mode is single-process: several writers corrupt its index. To share a store between processes, "
+                f"run a server (`chroma run --path {directory} --host 127.0.0.1 --port 8000`) and pass "
+                "client=chromadb.HttpClient(host='127.0.0.1', port=8000) instead of a path."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        return handle
+
+    def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        with self._guard:
+            self._held.discard(self.key)
+            self._handle.close()  # closing the descriptor releases the flock
+
+
+def _chroma() -> Any:
+    import chromadb
+
+    return chromadb
+
+
+def _no_telemetry() -> Any:
+    from chromadb.config import Settings
+
+    return Settings(anonymized_telemetry=False)
+
+
+CHROMA_DEFAULT_EMBEDDER = "chroma:default:all-MiniLM-L6-v2"
+
+
+def chroma_default_embedding_function() -> Any | None:
+    """Chroma's default embedding model if its files are already on disk, else None (never downloads)."""
+    try:
+        from chromadb.utils.embedding_functions.onnx_mini_lm_l6_v2 import ONNXMiniLM_L6_V2
+    except Exception:  # noqa: BLE001 - optional runtime pieces (onnxruntime, tokenizers) may be missing
+        return None
+    folder = Path(ONNXMiniLM_L6_V2.DOWNLOAD_PATH) / ONNXMiniLM_L6_V2.EXTRACTED_FOLDER_NAME
+    if not ((folder / "model.onnx").is_file() and (folder / "tokenizer.json").is_file()):
+        return None
+    try:
+        return ONNXMiniLM_L6_V2()
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("Chroma's default embedding model is on disk but failed to load: %s", exc)
+        return None
+
+
+class ChromaStore:
+    """Durable storage of user records in Chroma (embedded ``PersistentClient`` or any client).
+
+    Args:
+        path: directory of an embedded store (default :func:`default_path`). Ignored when ``client`` is given.
+        client: any Chroma client (``HttpClient``, ``CloudClient``, or your own ``PersistentClient``).
+        namespace: prefix of the collections, so several models can share one Chroma database.
+
+    Call :meth:`ensure_pin` with the embedder before reading or writing records.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        client: Any | None = None,
+        namespace: str = "personal",
+    ) -> None:
+        if not isinstance(namespace, str) or not namespace.replace("-", "").replace("_", "").isalnum():
+            raise InvalidInputError("namespace must be a short alphanumeric string (dashes/underscores allowed)")
+        self._lock: _ProcessLock | None = None
+        self.path: Path | None = None
+        if client is None:
+            self.path = Path(path) if path is not None else default_path()
+            self._lock = _ProcessLock(self.path)
+            try:
+                client = _chroma().PersistentClient(path=str(self.path), settings=_no_telemetry())
+            except Exception as exc:
+                self._lock.release()
+                raise StoreError(f"cannot open the Chroma store at {self.path}: {exc}") from exc
+        else:
+            persist = self._persist_directory(client)
+            if persist is not None:
+                self.path = persist
+                self._lock = _ProcessLock(persist)
+        self._client = client
+        self.namespace = namespace
+        self._collections: dict[int, Any] = {}
+        self._collections_lock = threading.Lock()
+        self.shards = DEFAULT_SHARDS
+        self.embedder_name = ""
+        self.dimension = 0
+
+    @staticmethod
+    def _persist_directory(client: Any) -> Path | None:
+        try:
+            settings = client.get_settings()
+        except Exception:  # noqa: BLE001 - not every client exposes settings
+            return None
+        if getattr(settings, "is_persistent", False) and getattr(settings, "persist_directory", None):
+            return Path(settings.persist_directory)
+        return None
+
+    @property
+    def embedded(self) -> bool:
+        """True when the store is a local directory (single-process)."""
+        return self.path is not None
+
+    @property
+    def client(self) -> Any:
+        return self._client
+
+    def read_pin(self) -> dict[str, Any] | None:
+        """The pin of an existing store (``{"embedder", "dimension", "shards", "schema"}``), or None if new."""
+        try:
+            collection = self._client.get_collection(f"{self.namespace}-meta", embedding_function=None)
+        except Exception:  # noqa: BLE001 - "does not exist" differs across Chroma versions
+            return None
+        return dict(collection.metadata or {})
+
+    def ensure_pin(self, embedder_name: str, dimension: int, shards: int | None = None) -> None:
+        """Pin the embedder (and shard count) on a new store; on an existing one check they match.
+
+        Raises :class:`EmbedderMismatchError` when the store was created with another embedder.
+        """
+        if shards is not None and (not isinstance(shards, int) or not 1 <= shards <= 1024):
+            raise InvalidInputError("shards must be an int between 1 and 1024")
+        meta_name = f"{self.namespace}-meta"
+        wanted = {
+            "embedder": embedder_name,
+            "dimension": dimension,
+            "shards": shards or DEFAULT_SHARDS,
+            "schema": SCHEMA_VERSION,
+        }
+        try:
+            collection = self._client.get_or_create_collection(meta_name, metadata=wanted, embedding_function=None)
+        except Exception as exc:
+            raise StoreError(f"cannot open Chroma collection {meta_name!r}: {exc}") from exc
+        pinned = collection.metadata or {}
+        if pinned.get("embedder") != embedder_name or int(pinned.get("dimension", -1)) != dimension:
+            raise EmbedderMismatchError(
+                f"this store was created with embedder {pinned.get('embedder')!r} "
+                f"(dimension {pinned.get('dimension')}), not {embedder_name!r} (dimension {dimension}). "
+                "Pass the same embedder, or use a new path/namespace for a different one."
+            )
+        if int(pinned.get("schema", SCHEMA_VERSION)) > SCHEMA_VERSION:
+            raise StoreError(f"store schema {pinned.get('schema')} is newer than this library ({SCHEMA_VERSION})")
+        self.shards = int(pinned.get("shards", DEFAULT_SHARDS))
+        self.embedder_name = embedder_name
+        self.dimension = dimension
+
+    def shard_of(self, user_id: str) -> int:
+        """The shard holding ``user_id``'s records (stable across processes and versions)."""
+        digest = hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).digest()
+        return int.from_bytes(digest[:8], "big") % self.shards
+
+    def _collection(self, shard: int) -> Any:
+        collection = self._collections.get(shard)
+        if collection is None:
+            with self._collections_lock:
+                collection = self._collections.get(shard)
+                if collection is None:
+                    collection = self._client.get_or_create_collection(
+                        f"{self.namespace}-shard-{shard:04d}",
+                        metadata={"hnsw:space": "cosine"},
+                        embedding_function=None,
+                    )
+                    self._collections[shard] = collection
+        return collection
+
+    def load_user(self, user_id: str) -> list[Record]:
+        """Every record of ``user_id`` (one filtered ``get`` on the user's shard)."""
+        try:
+            got = self._collection(self.shard_of(user_id)).get(
+                where={"user_id": user_id}, include=["documents", "metadatas", "embeddings"]
+            )
+        except Exception as exc:
+            raise StoreError(f"loading a user from Chroma failed: {exc}") from exc
+        embeddings = got.get("embeddings")
+        records: list[Record] = []
+        for i, record_id in enumerate(got["ids"]):
+            metadata = dict(got["metadatas"][i] or {})
+            if metadata.get("user_id") != user_id:  # defence in depth: never hand out another user's record
+                continue
+            vector = np.asarray(embeddings[i], dtype=np.float32) if embeddings is not None else None
+            records.append(
+                Record(
+                    id=record_id,
+                    user_id=user_id,
+                    type=str(metadata.get("type", "")),
+                    document=got["documents"][i] or "",
+                    metadata=metadata,
+                    embedding=vector if vector is not None else np.zeros(self.dimension, dtype=np.float32),
+                )
+            )
+        return records
+
+    def apply(self, upserts: Sequence[Record], deletes: Iterable[tuple[str, str]] = ()) -> None:
+        """Upsert ``upserts`` and delete ``(user_id, record_id)`` pairs, grouped by shard, in chunks."""
+        by_shard: dict[int, list[Record]] = {}
+        for record in upserts:
+            by_shard.setdefault(self.shard_of(record.user_id), []).append(record)
+        chunk = max(1, min(4000, self._max_batch()))
+        for shard, records in by_shard.items():
+            collection = self._collection(shard)
+            for start in range(0, len(records), chunk):
+                part = records[start : start + chunk]
+                collection.upsert(
+                    ids=[r.id for r in part],
+                    documents=[r.document for r in part],
+                    metadatas=[r.metadata for r in part],
+                    embeddings=np.stack([np.asarray(r.embedding, dtype=np.float32) for r in part]),
+                )
+        delete_by_shard: dict[int, list[str]] = {}
+        for user_id, record_id in deletes:
+            delete_by_shard.setdefault(self.shard_of(user_id), []).append(record_id)
+        for shard, ids in delete_by_shard.items():
+            collection = self._collection(shard)
+            for start in range(0, len(ids), chunk):
+                collection.delete(ids=ids[start : start + chunk])
+
+    def _max_batch(self) -> int:
+        try:
+            return int(self._client.get_max_batch_size())
+        except Exception:  # noqa: BLE001 - older clients
+            return 1000
+
+    def delete_user(self, user_id: str) -> None:
+        """Delete every record of ``user_id`` from Chroma."""
+        self._collection(self.shard_of(user_id)).delete(where={"user_id": user_id})
+
+    def user_ids(self) -> list[str]:
+        """All user ids with at least one record (scans profile records; for tools, not the hot path)."""
+        users: set[str] = set()
+        for shard in range(self.shards):
+            got = self._collection(shard).get(where={"type": "usr"}, include=["metadatas"])
+            users.update(str(m["user_id"]) for m in got["metadatas"] or [] if m and "user_id" in m)
+        return sorted(users)
+
+    def close(self) -> None:
+        """Release the single-writer lock. The Chroma client itself is left to Chroma's own lifecycle."""
+        self._collections.clear()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

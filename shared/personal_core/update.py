@@ -1,0 +1,51 @@
+"""What a reasoner returns for a batch of messages: a :class:`ModelUpdate`. Every field has a default."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .model import InsightKind, InsightLevel
+
+#: Most entries a user's card may hold.
+CARD_LIMIT = 40
+
+
+class NewInsight(BaseModel):
+    """An insight proposed by a reasoner; ``evidence`` are ids of messages in the batch."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    kind: InsightKind
+    text: str = Field(min_length=1, max_length=4000)
+    confidence: float = Field(default=0.7, ge=0.0, le=1.0)
+    level: InsightLevel = InsightLevel.EXPLICIT
+    evidence: list[str] = Field(default_factory=list)
+
+
+class Supersession(BaseModel):
+    """The user changed their mind: ``insight_id`` is closed and ``replacement`` becomes current."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    insight_id: str
+    replacement: NewInsight
+
+
+class ModelUpdate(BaseModel):
+    """Changes to one user's model derived from one batch of messages. ``ModelUpdate()`` changes nothing."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    new_insights: list[NewInsight] = Field(default_factory=list)
+    reinforced: list[str] = Field(default_factory=list)
+    supersessions: list[Supersession] = Field(default_factory=list)
+    card_add: list[str] = Field(default_factory=list)
+    card_remove: list[str] = Field(default_factory=list)
+    summary: str | None = None
+
+    def is_empty(self) -> bool:
+        """True when applying the update would change nothing."""
+        return (
+            not (self.new_insights or self.reinforced or self.supersessions or self.card_add or self.card_remove)
+            and self.summary is None
+        )
