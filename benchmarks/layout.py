@@ -30,7 +30,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,13 +174,19 @@ def build_shared(path: str, users: int, per_user: int, dim: int, seed: int) -> d
             pending = Batch()
     add(collection, pending, chunk)
     seconds = time.perf_counter() - started
-    return {"records": collection.count(), "seconds": round(seconds, 2), "records_per_s": round(users * per_user / seconds)}
+    return {
+        "records": collection.count(),
+        "seconds": round(seconds, 2),
+        "records_per_s": round(users * per_user / seconds),
+    }
 
 
 def build_sharded(path: str, users: int, per_user: int, dim: int, seed: int) -> dict[str, Any]:
     """(b) store: records over ``SHARDS`` collections by user hash."""
     client = open_client(path)
-    collections = [client.create_collection(shard_name(s), metadata=COSINE, embedding_function=None) for s in range(SHARDS)]
+    collections = [
+        client.create_collection(shard_name(s), metadata=COSINE, embedding_function=None) for s in range(SHARDS)
+    ]
     chunk = chunk_size(client)
     buffers = [Batch() for _ in range(SHARDS)]
     started = time.perf_counter()
@@ -380,7 +386,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     parser.add_argument("--upserts", type=int, default=200, help="one-record upserts per case (default 200)")
     parser.add_argument("--sqlite-inserts", type=int, default=2000, help="SQLite inserts per case (default 2000)")
     parser.add_argument("--seed", type=int, default=20240601)
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder of layout.json (default benchmarks/results)")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS_DIR, help="folder of layout.json (default benchmarks/results)"
+    )
     a = parser.parse_args(argv)
     if a.users < 2 or a.per_user < 1 or a.dim < 2:
         parser.error("need --users >= 2, --per-user >= 1, --dim >= 2")
@@ -399,91 +407,122 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
 
 
 def split_sample(population: int, sample: int, seed: int) -> tuple[list[int], list[int]]:
-    """A warm-up set and a disjoint measured set of user indices (halves when there are too few users)."""
+    """A warm-up set and a disjoint measured set of user indices (halves when there are too few users).
+
+    The warm-up set is topped up so it touches every shard, so the measured pass of (b) pays no first touch.
+    """
     order = list(range(population))
     random.Random(seed).shuffle(order)
     size = min(sample, population // 2) if population < 2 * sample else sample
-    return order[:size], order[size : 2 * size]
+    warmup, measured, rest = order[:size], order[size : 2 * size], order[2 * size :]
+    touched = {shard_of(user_id(i)) for i in warmup}
+    for index in rest:
+        shard = shard_of(user_id(index))
+        if shard not in touched:
+            warmup.append(index)
+            touched.add(shard)
+    return warmup, measured
 
 
-def timed_step(label: str, fn: Any, *args: Any) -> Any:
+def isolated(label: str, fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """``fn(*args)`` in a fresh process, with progress on stderr."""
     log(f"[layout] {label} ...")
     started = time.perf_counter()
-    result = fn(*args)
+    result = in_fresh_process(fn, *args)
     log(f"[layout] {label}: {time.perf_counter() - started:.1f}s")
     return result
+
+
+def build_all(config: Config, paths: dict[str, str]) -> dict[str, Any]:
+    shape = (config.per_user, config.dim, config.seed)
+    return {
+        "shared": isolated("build shared", build_shared, paths["shared"], config.users, *shape),
+        "sharded": isolated("build sharded", build_sharded, paths["sharded"], config.users, *shape),
+        "per_user": isolated("build per-user", build_per_user, paths["per_user"], config.per_user_collections, *shape),
+    }
+
+
+def read_all(config: Config, paths: dict[str, str]) -> dict[str, Any]:
+    warmup, measured = split_sample(config.users, config.sample, config.seed)
+    sample = (warmup, measured, config.per_user)
+    per_user_sample = list(range(config.per_user_collections))
+    random.Random(config.seed).shuffle(per_user_sample)
+    return {
+        "a_shared_where": isolated("read (a)", measure_reads, paths["shared"], "shared", *sample),
+        "b_sharded_where": isolated("read (b)", measure_reads, paths["sharded"], "sharded", *sample),
+        "c_shared_ids": isolated("read (c)", measure_reads, paths["shared"], "ids", *sample),
+        "d_per_user_collection": isolated(
+            "read (d)", measure_per_user, paths["per_user"], per_user_sample[: config.sample], config.per_user
+        ),
+    }
+
+
+def write_all(config: Config, paths: dict[str, str], root: Path) -> dict[str, Any]:
+    upserts = (config.upserts, config.dim, config.seed)
+    inserts = (config.sqlite_inserts, config.dim)
+    return {
+        "e_upsert": isolated("upserts (e)", measure_upserts, paths["shared"], paths["sharded"], *upserts),
+        "f_sqlite_wal_normal": isolated(
+            "sqlite (f)", measure_sqlite, str(root / "wal-normal.sqlite3"), *inserts, "NORMAL"
+        ),
+        "f_sqlite_wal_full": isolated(
+            "sqlite (f, FULL)", measure_sqlite, str(root / "wal-full.sqlite3"), *inserts, "FULL"
+        ),
+    }
 
 
 def run(config: Config) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="personal-layout-", ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
-        paths = {name: str(root / name) for name in ("shared", "sharded", "per-user")}
-        builds = {
-            "shared": timed_step("build shared", in_fresh_process, build_shared, paths["shared"], config.users,
-                                 config.per_user, config.dim, config.seed),
-            "sharded": timed_step("build sharded", in_fresh_process, build_sharded, paths["sharded"], config.users,
-                                  config.per_user, config.dim, config.seed),
-            "per_user": timed_step("build per-user", in_fresh_process, build_per_user, paths["per-user"],
-                                   config.per_user_collections, config.per_user, config.dim, config.seed),
-        }
-        disk = {name.replace("-", "_"): dir_size(Path(p)) for name, p in paths.items()}
-        warmup, measured = split_sample(config.users, config.sample, config.seed)
-        reads = {
-            "a_shared_where": timed_step("read (a)", in_fresh_process, measure_reads, paths["shared"], "shared",
-                                         warmup, measured, config.per_user),
-            "b_sharded_where": timed_step("read (b)", in_fresh_process, measure_reads, paths["sharded"], "sharded",
-                                          warmup, measured, config.per_user),
-            "c_shared_ids": timed_step("read (c)", in_fresh_process, measure_reads, paths["shared"], "ids",
-                                       warmup, measured, config.per_user),
-        }
-        per_user_sample = list(range(config.per_user_collections))
-        random.Random(config.seed).shuffle(per_user_sample)
-        reads["d_per_user_collection"] = timed_step(
-            "read (d)", in_fresh_process, measure_per_user, paths["per-user"], per_user_sample[: config.sample],
-            config.per_user,
-        )
-        writes = {
-            "e_upsert": timed_step("upserts (e)", in_fresh_process, measure_upserts, paths["shared"],
-                                   paths["sharded"], config.upserts, config.dim, config.seed),
-            "f_sqlite_wal_normal": timed_step("sqlite (f)", in_fresh_process, measure_sqlite,
-                                              str(root / "journal.sqlite3"), config.sqlite_inserts, config.dim,
-                                              "NORMAL"),
-            "f_sqlite_wal_full": in_fresh_process(measure_sqlite, str(root / "journal-full.sqlite3"),
-                                                  config.sqlite_inserts, config.dim, "FULL"),
-        }
+        paths = {name: str(root / name) for name in ("shared", "sharded", "per_user")}
+        builds = build_all(config, paths)
+        disk = {name: dir_size(Path(path)) for name, path in paths.items()}
+        reads = read_all(config, paths)
+        writes = write_all(config, paths, root)  # last: it adds records to the built stores
     return {"builds": builds, "disk_bytes": disk, "reads": reads, "writes": writes}
 
 
-def table_rows(config: Config, results: dict[str, Any]) -> Iterator[list[object]]:
-    reads, writes = results["reads"], results["writes"]
-    shared_n = f"{config.users} users x {config.per_user}"
-    for case, key, label in (
-        ("a", "a_shared_where", f"1 shared collection, where-get ({shared_n})"),
-        ("b", "b_sharded_where", f"{SHARDS} shard collections, where-get on the user's shard ({shared_n})"),
+def latency_row(case: str, what: str, stats: dict[str, Any], notes: str = "") -> list[object]:
+    return [case, what, stats["n"], stats["p50_ms"], stats["p95_ms"], stats["max_ms"], notes]
+
+
+def read_rows(config: Config, reads: dict[str, Any]) -> Iterator[list[object]]:
+    size = f"{config.users} users x {config.per_user}"
+    for case, key, what in (
+        ("a", "a_shared_where", f"1 shared collection, where-get ({size})"),
+        ("b", "b_sharded_where", f"{SHARDS} shard collections, where-get on the user's shard ({size})"),
         ("c", "c_shared_ids", f"1 shared collection, get by {config.per_user} explicit ids"),
     ):
         r = reads[key]
         fresh = r["fresh_process"]
-        yield [case, label, r["steady"]["n"], r["steady"]["p50_ms"], r["steady"]["p95_ms"], r["steady"]["max_ms"],
-               f"fresh process: first {fresh['first_ms']:.1f} ms, p50 {fresh['p50_ms']:.1f}, p95 {fresh['p95_ms']:.1f}; "
-               f"rows {r['rows_min']}-{r['rows_max']}"]
+        notes = (
+            f"fresh process: first {fresh['first_ms']:.1f} ms, p50 {fresh['p50_ms']:.1f}, p95 {fresh['p95_ms']:.1f}; "
+            f"rows {r['rows_min']}-{r['rows_max']}"
+        )
+        yield latency_row(case, what, r["steady"], notes)
     d = reads["d_per_user_collection"]
-    yield ["d", f"1 collection per user ({config.per_user_collections} built): get_collection + first get, "
-           "fresh process", d["cold"]["n"], d["cold"]["p50_ms"], d["cold"]["p95_ms"], d["cold"]["max_ms"],
-           f"get alone p50 {d['cold_get_only']['p50_ms']:.1f} / p95 {d['cold_get_only']['p95_ms']:.1f}; "
-           f"2nd get p50 {d['warm']['p50_ms']:.1f} / p95 {d['warm']['p95_ms']:.1f}; rows {d['rows_min']}-{d['rows_max']}"]
+    what = f"1 collection per user ({config.per_user_collections} built): get_collection + first get, fresh process"
+    notes = (
+        f"get alone p50 {d['cold_get_only']['p50_ms']:.1f} / p95 {d['cold_get_only']['p95_ms']:.1f}; "
+        f"2nd get p50 {d['warm']['p50_ms']:.1f} / p95 {d['warm']['p95_ms']:.1f}; rows {d['rows_min']}-{d['rows_max']}"
+    )
+    yield latency_row("d", what, d["cold"], notes)
+
+
+def write_rows(config: Config, writes: dict[str, Any]) -> Iterator[list[object]]:
     e = writes["e_upsert"]
-    yield ["e", f"one-record upsert, shared collection ({shared_n})", e["one_shared"]["n"], e["one_shared"]["p50_ms"],
-           e["one_shared"]["p95_ms"], e["one_shared"]["max_ms"], ""]
-    yield ["e", "one-record upsert, one shard collection", e["one_shard"]["n"], e["one_shard"]["p50_ms"],
-           e["one_shard"]["p95_ms"], e["one_shard"]["max_ms"], ""]
-    yield ["e", "500-record upsert batch, one shard (per batch)", e["batch_500"]["n"], e["batch_500"]["p50_ms"],
-           e["batch_500"]["p95_ms"], e["batch_500"]["max_ms"],
-           f"{e['batch_500']['p50_ms'] / 500:.3f} ms/record at p50"]
-    for key, label in (("f_sqlite_wal_normal", "synchronous=NORMAL"), ("f_sqlite_wal_full", "synchronous=FULL")):
+    yield latency_row("e", f"one-record upsert, shared collection ({config.users} users)", e["one_shared"])
+    yield latency_row("e", "one-record upsert, one shard collection", e["one_shard"])
+    per_record = f"{e['batch_500']['p50_ms'] / 500:.3f} ms/record at p50"
+    yield latency_row("e", "500-record upsert batch, one shard (per batch)", e["batch_500"], per_record)
+    for key, label in (("f_sqlite_wal_normal", "NORMAL"), ("f_sqlite_wal_full", "FULL")):
         f = writes[key]
-        yield ["f", f"sqlite3 WAL autocommit insert, {label}", f["n"], f["p50_ms"], f["p95_ms"], f["max_ms"],
-               f"{f['payload_bytes']} B payload"]
+        what = f"sqlite3 WAL autocommit insert, synchronous={label}"
+        yield latency_row("f", what, f, f"{f['payload_bytes']} B payload")
+
+
+def table_rows(config: Config, results: dict[str, Any]) -> list[list[object]]:
+    return [*read_rows(config, results["reads"]), *write_rows(config, results["writes"])]
 
 
 def build_table(results: dict[str, Any]) -> str:
@@ -500,7 +539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run(config)
     headers = ["case", "what", "n", "p50 ms", "p95 ms", "max ms", "notes"]
     print(f"## Storage layout ({config.users} users x {config.per_user} records, dim {config.dim})\n")
-    print(markdown_table(headers, list(table_rows(config, results))))
+    print(markdown_table(headers, table_rows(config, results)))
     print("\n" + build_table(results))
     total = time.perf_counter() - started
     print(f"\ntotal {total:.0f}s")

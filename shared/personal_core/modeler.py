@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
-from .context import Candidate, PackingPolicy, insight_line, message_line, pack
+from .context import Candidate, PackingPolicy, clean_line, insight_line, message_line, pack
 from .embedding import Embedder, HashingEmbedder, from_chroma_embedding_function, resolve_embedder
 from .errors import ClosedError, EmbedderMismatchError, InvalidInputError, PersonalError
 from .heuristic import HeuristicReasoner
@@ -328,13 +328,22 @@ class UserModeler:
         query_vector = self.embedder.embed_query(query) if query.strip() else None
         with self._user(uid) as state:
             limit = max(16, budget // 8)
+            card_evidence = state.card_evidence()
             sections: dict[ContextSource, list[Candidate]] = {
                 "card": [
-                    self._candidate(state, "card", f"card-{i}", c, f"- {c}\n") for i, c in enumerate(state.profile.card)
+                    self._candidate(
+                        state,
+                        "card",
+                        f"card-{i}",
+                        c,
+                        f"- {clean_line(c)}\n",
+                        evidence=card_evidence.get(normalise(c), ()),
+                    )
+                    for i, c in enumerate(state.profile.card)
                 ],
             }
             corpus, ids = state.insight_corpus(include_superseded)
-            on_card = {normalise(c) for c in state.profile.card}
+            on_card = set(card_evidence) & {normalise(c) for c in state.profile.card}
             insight_candidates = []
             for index, score in rank(corpus, query_terms, query_vector)[:limit]:
                 insight = state.insights[ids[index]]

@@ -50,6 +50,7 @@ class UserState:
     _corpora: dict[str, tuple[int, Corpus, list[str]]] = field(default_factory=dict, repr=False)
     tokens: dict[str, int] = field(default_factory=dict, repr=False)
     excerpts: dict[str, str] = field(default_factory=dict, repr=False)
+    _memo: dict[str, tuple[int, dict[str, tuple[str, ...]]]] = field(default_factory=dict, repr=False)
 
     def apply(self, upserts: Iterable[Record], deletes: Iterable[str] = ()) -> None:
         """Apply stored records (as written to the journal) to the in-memory model."""
@@ -93,6 +94,17 @@ class UserState:
         ):
             holder.clear()
         self.version += 1
+
+    def card_evidence(self) -> dict[str, tuple[str, ...]]:
+        """Evidence of current insights by normalised text (card entries borrow it); cached per version."""
+        cached = self._memo.get("card_evidence")
+        if cached is None or cached[0] != self.version:
+            from .planning import normalise
+
+            value = {normalise(i.text): tuple(i.evidence) for i in self.insights.values() if i.is_current}
+            cached = (self.version, value)
+            self._memo["card_evidence"] = cached
+        return cached[1]
 
     def ordered_messages(self) -> list[StoredMessage]:
         """Messages in the order they were observed."""

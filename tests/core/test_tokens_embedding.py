@@ -20,7 +20,9 @@ def test_tiktoken_loads_from_llama_index_cache_without_network(real_counter: Tik
     assert tokens_module.find_cached_encoding_dir("cl100k_base") is not None
 
 
-def test_fallback_estimate_is_explicit_and_logged(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_fallback_estimate_is_explicit_and_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr(tokens_module, "find_cached_encoding_dir", lambda name: None)
     monkeypatch.setattr(tokens_module, "_COUNTERS", {})
     with caplog.at_level(logging.WARNING, logger="personal_core.tokens"):
@@ -72,7 +74,7 @@ def test_chroma_embedding_function_adapter() -> None:
         def name() -> str:
             return "fake"
 
-        def __call__(self, input: list[str]) -> list[list[float]]:  # noqa: A002 - Chroma's parameter name
+        def __call__(self, input: list[str]) -> list[list[float]]:
             FakeEF.calls += 1
             return [[float(len(t)), 1.0, 0.0] for t in input]
 
