@@ -15,6 +15,8 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import NamedTuple
 
 from .model import InsightKind, InsightLevel, Message, Role
 from .update import CARD_LIMIT, ModelUpdate, NewInsight
@@ -168,57 +170,115 @@ _INJECTION = re.compile(
 # Text preparation
 # --------------------------------------------------------------------------------------------------------------
 
+# Cheap substrings, one of which every _INJECTION match contains.
+_INJECTION_HINTS = (
+    "ignor",
+    "disregard",
+    "forget",
+    "overrid",
+    "bypass",
+    "overrul",
+    "system",
+    "jailbreak",
+    "developer",
+    "dan mode",
+    "you are now",
+    "instruction",
+    "act as",
+    "admin",
+    "root",
+    "superuser",
+    "owner",
+    "moderator",
+    "verified",
+    "authori",
+    "<",
+)
+
 _CONTROL = re.compile(
     r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff\ud800-\udfff]"
 )
 _APOSTROPHES = re.compile(r"[\u2018\u2019\u201b\u02bc\u0060\u00b4\u2032]")
 _CODE_FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 _QUOTED_LINE = re.compile(r"^[ \t]*>.*$", re.MULTILINE)
-_SENTENCE_SPLIT = re.compile(
-    r"(?<=[.!?…])(?<!\bSt\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bJr\.)(?<!\bSr\.)(?<!\bMt\.)(?<!\bvs\.)"
-    r"(?<!\bMrs\.)(?<!\bProf\.)(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\betc\.)[\"'”)\]]*\s+|[\r\n]+",
-    _F,
-)
+_SENTENCE_END = re.compile(r"[.!?…\r\n](?:(?<=[\r\n])|[.!?…\"'”)\]]*(?=\s|$))\s*")
+_ABBREVIATIONS = frozenset("st. mr. ms. dr. jr. sr. mt. vs. mrs. prof. e.g. i.e. etc.".split())
 _QUESTION_END = re.compile(r"\?[\s\W]*$")
 _SPACES = re.compile(r"\s+")
-_TRIGGER = re.compile(r"\b(?:(?P<i>I)(?=\s|'|m\b|ve\b)|(?P<my>my)\s|(?P<call>call)\s+me\s)", _F)
-_HAS_SELF = re.compile(r"\b(?:i|i'm|im|i've|ive|my|call)\b", _F)
+# "I", "my" or "call me" at a word start (led by a character set so the scan is fast).
+_TRIGGER = re.compile(
+    r"[IiMmCc](?<![\w'][IiMmCc])(?:(?<=[Ii])(?=\s|'|[mM]\b|[vV][eE]\b)|(?<=[Mm])[Yy]\s|(?<=[Cc])[aA][lL][lL]\s+[mM][eE]\s)"
+)
+_SELF_WORDS = frozenset("i i'm im i've ive my call".split())
 
 
 def _prepare(text: str) -> str:
     """``text`` capped, NFKC-normalised, with control characters, code blocks and quoted lines removed."""
     text = text[:MAX_SCAN_CHARS]
     text = _CONTROL.sub(" ", text)
-    text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
     text = _CODE_FENCE.sub("\n", text)
     text = _QUOTED_LINE.sub("", text)
     return _APOSTROPHES.sub("'", text)
 
 
 def _sentences(text: str) -> Iterator[str]:
-    for raw in _SENTENCE_SPLIT.split(text):
-        sentence = _SPACES.sub(" ", raw).strip()
+    start = 0
+    for end in _SENTENCE_END.finditer(text):
+        dot = end.start()
+        if text[dot] == ".":
+            k = dot
+            while k > 0 and dot - k < 5 and (text[k - 1].isalpha() or text[k - 1] == "."):
+                k -= 1
+            if text[k : dot + 1].lower() in _ABBREVIATIONS:
+                continue
+        sentence = _SPACES.sub(" ", text[start : end.end()]).strip()
+        start = end.end()
         if sentence:
             yield sentence[:MAX_SENTENCE_CHARS]
+    sentence = _SPACES.sub(" ", text[start:]).strip()
+    if sentence:
+        yield sentence[:MAX_SENTENCE_CHARS]
 
 
-# Markers that make the rest of the sentence hypothetical or quoted.
-_STRONG_MARKER = re.compile(
-    r"\b(?:if|unless|suppose|supposing|imagine|imagining|pretend|pretending|hypothetically|role-?play|"
-    r"role\s+play|what\s+if|as\s+if|as\s+though|let's\s+say|lets\s+say|let\s+us\s+say|in\s+a\s+story|"
-    r"fictional|character|example|e\.g)\b",
-    _F,
+_WORD = re.compile(r"[\w']+")
+# Words that make the rest of the sentence hypothetical or quoted.
+_STRONG_WORDS = frozenset(
+    "if unless suppose supposing imagine imagining pretend pretending hypothetically roleplay fictional character "
+    "example".split()
 )
-# Markers that make the current clause reported, hedged or not the user's own statement.
-_WEAK_MARKER = re.compile(
-    r"\b(?:say|says|said|saying|tell|tells|told|claim|claims|claimed|claiming|record|records|recorded|log|"
-    r"logs|logged|store|stores|save|saves|write|writes|wrote|written|think|thinks|thought|believe|believes|"
-    r"assume|assumes|assuming|wish|wishes|wished|when|whenever|once|whether|why|how\s+come|you|your|he|she|"
-    r"they|someone|somebody|people|everyone|nobody|do|does|did|would|could|should|might|may|maybe|perhaps|"
-    r"probably|guess|not|never|no|used\s+to|sometimes|pretends?|lie|lying|joke|joking|kidding)\b",
-    _F,
+_STRONG_PAIRS = frozenset(
+    {
+        ("what", "if"),
+        ("as", "if"),
+        ("as", "though"),
+        ("let's", "say"),
+        ("lets", "say"),
+        ("us", "say"),
+        ("role", "play"),
+        ("a", "story"),
+        ("e", "g"),
+    }
 )
-_CLAUSE_SPLIT = re.compile(r"[,;:()]|\s[-–—]+\s|\b(?:and|but|so|because|also|plus|anyway|though)\b", _F)
+# Words that make the current clause reported, hedged or not the user's own statement.
+_WEAK_WORDS = frozenset(
+    """say says said saying tell tells told claim claims claimed claiming record records recorded log logs logged
+    store stores save saves write writes wrote written think thinks thought believe believes assume assumes
+    assuming wish wishes wished when whenever once whether why you your he she they someone somebody people
+    everyone nobody do does did would could should might may maybe perhaps probably guess not never no sometimes
+    pretend pretends lie lying joke joking kidding""".split()
+)
+_WEAK_PAIRS = frozenset({("how", "come"), ("used", "to")})
+_PAIR_FIRSTS = frozenset(first for first, _ in _STRONG_PAIRS | _WEAK_PAIRS)
+_CLAUSE_WORDS = frozenset("and but so because also plus anyway though".split())
+_CLAUSE_PUNCT = re.compile(r"[,;:()]|\s[-–—]+\s")
+
+
+def _has_marker(words: Sequence[str], singles: frozenset[str], pairs: frozenset[tuple[str, str]]) -> bool:
+    if not singles.isdisjoint(words):
+        return True
+    return not _PAIR_FIRSTS.isdisjoint(words) and any(pair in pairs for pair in pairwise(words))
 
 
 def _inside_quote(prefix: str) -> bool:
@@ -230,39 +290,71 @@ def _blocked(sentence: str, start: int) -> bool:
     prefix = sentence[max(0, start - 300) : start]
     if not prefix.strip():
         return False
-    if _inside_quote(prefix) or _STRONG_MARKER.search(prefix):
+    if _inside_quote(prefix):
         return True
-    clause = _CLAUSE_SPLIT.split(prefix)[-1]
-    return bool(_WEAK_MARKER.search(clause))
+    low = prefix.lower()
+    if _has_marker(_WORD.findall(low), _STRONG_WORDS, _STRONG_PAIRS):
+        return True
+    clause_start = 0
+    for punct in _CLAUSE_PUNCT.finditer(low):
+        clause_start = punct.end()
+    clause = _WORD.findall(low[clause_start:])
+    for i in range(len(clause) - 1, -1, -1):
+        if clause[i] in _CLAUSE_WORDS:
+            clause = clause[i + 1 :]
+            break
+    return _has_marker(clause, _WEAK_WORDS, _WEAK_PAIRS)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Objects ("hiking in the Alps")
 # --------------------------------------------------------------------------------------------------------------
 
-_BOUNDARY = re.compile(
-    r"\s*(?:[,;:()\[\]{}|]|\s[-–—]+\s|[–—]|\.\.\.|…|[!?](?:\s|$))"
-    r"|\s+(?:but|because|cause|cuz|although|though|however|whereas|unless|since|except|which|who|whom|whose|"
-    r"so\s+that|even\s+if|even\s+though|if|whenever|and\s+then|lol|haha|hehe|btw|tbh|thanks|thank\s+you)\b"
-    r"|\s+(?:and|or|so|then|as|while|when|plus|yet|nor|but)\s+(?:I|I'm|Im|I've|I'd|I'll|my|me|you|your|we|he|"
-    r"she|they|it|it's|its|that|this|there|i)\b",
-    _F,
+_HARD_BOUNDARY = re.compile(r"[,;:()\[\]{}|–—…!?.\s](?:(?<=[,;:()\[\]{}|–—…!?])|(?<=\.)\.\.|(?<=\s)-+\s)")
+_STOP_WORDS = frozenset(
+    "but because cause cuz although though however whereas unless since except which who whom whose if whenever "
+    "lol haha hehe btw tbh thanks".split()
 )
-_TRAILING_FILLER = re.compile(
-    r"\s+(?:so\s+much|very\s+much|a\s+lot|a\s+ton|lots|too|as\s+well|either|lol|haha|hehe|tbh|honestly|btw|"
-    r"though|anyway|anyways|really|now|right\s+now|at\s+the\s+moment|currently|nowadays|these\s+days|"
-    r"though|haha|please|actually)$",
-    _F,
+_STOP_PAIRS = frozenset({("so", "that"), ("even", "if"), ("even", "though"), ("and", "then"), ("thank", "you")})
+_CONJUNCTIONS = frozenset("and or so then as while when plus yet nor but".split())
+_PRONOUNS = frozenset("i i'm im i've i'd i'll my me you your we he she they it it's its that this there".split())
+_FILLER_TAILS: tuple[tuple[str, ...], ...] = tuple(
+    tuple(phrase.split())
+    for phrase in (
+        "at the moment",
+        "so much",
+        "very much",
+        "a lot",
+        "a ton",
+        "as well",
+        "right now",
+        "these days",
+        "lots",
+        "too",
+        "either",
+        "lol",
+        "haha",
+        "hehe",
+        "tbh",
+        "honestly",
+        "btw",
+        "though",
+        "anyway",
+        "anyways",
+        "really",
+        "now",
+        "currently",
+        "nowadays",
+        "please",
+        "actually",
+    )
 )
-_TIME_TAIL = re.compile(
-    r"\s+(?:(?:last|this|next)\s+(?:year|month|week|summer|winter|spring|fall|autumn)|(?:a\s+(?:few\s+)?|\d+\s+|"
-    r"two\s+|three\s+|several\s+|many\s+)?(?:years?|months?|weeks?|days?)\s+ago|a\s+while\s+(?:ago|back)|"
-    r"recently|since\s+\d{4}|in\s+\d{4}|for\s+(?:\d+|a\s+few|a|two|three|several|many)\s+(?:years?|months?|"
-    r"weeks?)|(?:now|too|as\s+well))$",
-    _F,
-)
-_YOU = re.compile(r"\b(?:you|your|yours|yourself|yourselves|you're|youre|you've|you'd|you'll|u|ur)\b", _F)
-_PRONOUN = re.compile(r"\b(?:I'm|Im|I\s+am|I've|I'd|I'll|I\s+was|myself|mine|my|me|I)\b", _F)
+_FILLER_BY_LAST: dict[str, tuple[tuple[str, ...], ...]] = {
+    last: tuple(t for t in _FILLER_TAILS if t[-1] == last) for last in {t[-1] for t in _FILLER_TAILS}
+}
+_TIME_UNITS = frozenset("year years month months week weeks day days summer winter spring fall autumn".split())
+_COUNT_WORDS = frozenset("a an few couple of two three four five several many".split())
+_YOU_WORDS = frozenset("you your yours yourself yourselves you're youre you've you'd you'll u ur".split())
 _PRONOUN_MAP = {
     "i'm": "they're",
     "im": "they're",
@@ -280,8 +372,59 @@ _PRONOUN_MAP = {
 _KEEP_EDGE = "+#%$€£"
 
 
-def _third_person(text: str) -> str:
-    return _PRONOUN.sub(lambda m: _PRONOUN_MAP[_SPACES.sub(" ", m.group(0).lower())], text)
+def _core(word: str) -> str:
+    return word.lower().strip(".\"'“”‘’*_~`")
+
+
+def _drop_tail(cores: list[str], trim_time: bool) -> int:
+    """How many trailing words of ``cores`` are filler ("so much", "now", "last year")."""
+    n = len(cores)
+    for tail in _FILLER_BY_LAST.get(cores[-1], ()):
+        if n >= len(tail) and tuple(cores[n - len(tail) :]) == tail:
+            return len(tail)
+    if not trim_time or n < 2:
+        return 0
+    last, prev = cores[-1], cores[-2]
+    if prev in ("last", "this", "next") and last in _TIME_UNITS:
+        return 2
+    if prev in ("since", "in") and last.isdigit():
+        return 2
+    if last == "recently":
+        return 1
+    if last in ("ago", "back"):
+        drop = 1
+        if cores[n - 1 - drop] in _TIME_UNITS or cores[n - 1 - drop] == "while":
+            drop += 1
+            while drop < n and drop < 5 and (cores[n - 1 - drop] in _COUNT_WORDS or cores[n - 1 - drop].isdigit()):
+                drop += 1
+        return drop if drop < n else 0
+    if n >= 3 and last in _TIME_UNITS:
+        i = n - 2
+        while i > 0 and n - i < 5 and (cores[i] in _COUNT_WORDS or cores[i].isdigit()):
+            i -= 1
+        if i < n - 2 and cores[i] == "for":
+            return n - i
+    return 0
+
+
+def _third_person(words: list[str]) -> str:
+    out: list[str] = []
+    for i, word in enumerate(words):
+        core = _core(word)
+        if core == "i" and i + 1 < len(words) and _core(words[i + 1]) in ("am", "was"):
+            out.append("they")
+            continue
+        if core in ("am", "was") and i > 0 and _core(words[i - 1]) == "i":
+            out.append(word.replace(core, "are" if core == "am" else "were", 1).replace(word[:1], word[:1], 1))
+            continue
+        swap = _PRONOUN_MAP.get(core)
+        if swap is None:
+            out.append(word)
+        else:
+            lead = len(word) - len(word.lstrip(".\"'“”‘’*_~`"))
+            trail = len(word) - len(word.rstrip(".\"'“”‘’*_~`"))
+            out.append(word[:lead] + swap + word[len(word) - trail :])
+    return " ".join(out)
 
 
 def _clean_object(
@@ -294,31 +437,31 @@ def _clean_object(
     """The captured object cut at the first clause boundary, trimmed and put in the third person."""
     if not raw:
         return None
-    cut = _BOUNDARY.search(raw)
-    text = raw[: cut.start()] if cut else raw
-    text = text.strip()
-    while True:
-        stripped = _TRAILING_FILLER.sub("", text)
-        if trim_time:
-            stripped = _TIME_TAIL.sub("", stripped)
-        stripped = stripped.rstrip()
-        while stripped and not (stripped[-1].isalnum() or stripped[-1] in _KEEP_EDGE):
-            stripped = stripped[:-1].rstrip()
-        if stripped == text:
+    hard = _HARD_BOUNDARY.search(raw)
+    words = (raw[: hard.start()] if hard else raw).split()[: max_words + 2]
+    cores = [_core(w) for w in words]
+    end = min(len(words), max_words)
+    for i, core in enumerate(cores[:end]):
+        nxt = cores[i + 1] if i + 1 < len(cores) else ""
+        if core in _STOP_WORDS or (core, nxt) in _STOP_PAIRS or (core in _CONJUNCTIONS and nxt in _PRONOUNS):
+            end = i
             break
-        text = stripped
+    words, cores = words[:end], cores[:end]
+    while words:
+        drop = _drop_tail(cores, trim_time)
+        if not drop:
+            break
+        del words[-drop:], cores[-drop:]
+    if not words or any(core in _YOU_WORDS for core in cores):
+        return None
+    text = _third_person(words)
+    while text and not (text[-1].isalnum() or text[-1] in _KEEP_EDGE):
+        text = text[:-1].rstrip()
     while text and not (text[0].isalnum() or text[0] in _KEEP_EDGE or (text[0] == "." and text[1:2].isalnum())):
         text = text[1:].lstrip()
-    words = text.split()
-    if not words:
+    if not text or (reject is not None and reject.match(text)):
         return None
-    if len(words) > max_words:
-        text = " ".join(words[:max_words])
-    if not any(ch.isalnum() for ch in text) or _YOU.search(text):
-        return None
-    if reject is not None and reject.match(text):
-        return None
-    return _third_person(text)
+    return text
 
 
 def _article(word: str) -> str:
@@ -369,8 +512,7 @@ def _parse_name(raw: str | None, strict: bool, max_words: int = 3) -> str | None
 # --------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Finding:
+class _Finding(NamedTuple):
     """One thing found in one sentence: an insight (``kind`` set) and/or a card line."""
 
     kind: InsightKind | None
@@ -592,7 +734,7 @@ def _occupation_builder(match: re.Match[str], sentence: str) -> _Finding | None:
         return None
     head = occupation.split()[-1].lower()
     verb = "Is" if head in _NON_WORK_OCCUPATIONS else "Works as"
-    text = f"{verb} {_article(occupation)} {_third_person(occupation)}"
+    text = f"{verb} {_article(occupation)} {_third_person(occupation.split())}"
     if match.group("prep"):
         place = _clean_object(match.group("obj"), 8, _REJECT_PRONOUN_START)
         if place:
@@ -1033,10 +1175,9 @@ _STANDING = re.compile(
     r"each\s+time|all\s+the\s+time|in\s+general|for\s+all|all\s+your|never|any\s+of\s+your)\b",
     _F,
 )
-_HAS_INSTRUCTION_WORD = re.compile(
-    r"\b(?:answer|respond|reply|write|talk|speak|communicate|keep|answers|responses|replies|don't|do\s+not|"
-    r"dont|never|stop|avoid|no|use|be)\b",
-    _F,
+_INSTRUCTION_WORDS = frozenset(
+    "answer respond reply write talk speak communicate keep answers responses replies don't dont never stop avoid "
+    "no use be not".split()
 )
 _LEAD = (
     r"^(?:(?:and|also|oh|ok|okay|so|please|pls|plz|kindly|just|btw|from\s+now\s+on|going\s+forward|"
@@ -1141,8 +1282,10 @@ _INSTRUCTIONS: tuple[_Instruction, ...] = (
 _INSTRUCTION_CLAUSES = re.compile(r"\s*(?:[,;:]|\s[-–—]+\s|\band\b|\bbut\b)\s*", _F)
 
 
-def _instructions(sentence: str) -> Iterator[_Finding]:
-    if not _HAS_INSTRUCTION_WORD.search(sentence) or _inside_quote(sentence) or _STRONG_MARKER.search(sentence):
+def _instructions(sentence: str, words: list[str]) -> Iterator[_Finding]:
+    if _INSTRUCTION_WORDS.isdisjoint(words) or _inside_quote(sentence):
+        return
+    if _has_marker(words, _STRONG_WORDS, _STRONG_PAIRS):
         return
     standing = bool(_STANDING.search(sentence))
     for clause in _INSTRUCTION_CLAUSES.split(sentence):
@@ -1175,16 +1318,18 @@ def _apply(rules: Sequence[_Rule], sentence: str, pos: int) -> Iterator[_Finding
 def _scan_sentence(sentence: str) -> Iterator[_Finding]:
     if _QUESTION_END.search(sentence):
         return
-    yield from _instructions(sentence)
-    if not _HAS_SELF.search(sentence):
+    words = _WORD.findall(sentence.lower())
+    yield from _instructions(sentence, words)
+    if _SELF_WORDS.isdisjoint(words):
         return
     for trigger in _TRIGGER.finditer(sentence):
         start = trigger.start()
         if _blocked(sentence, start):
             continue
-        if trigger.group("i"):
+        lead = sentence[start]
+        if lead in "Ii":
             yield from _apply(_i_rules(sentence, start), sentence, start)
-        elif trigger.group("my"):
+        elif lead in "Mm":
             yield from _apply(_MY_RULES, sentence, start)
         else:
             yield from _apply(_CALL_RULES, sentence, start)
@@ -1193,7 +1338,8 @@ def _scan_sentence(sentence: str) -> Iterator[_Finding]:
 def _scan(content: str) -> Iterator[_Finding]:
     """Every finding in one user message, in order of appearance."""
     text = _prepare(content)
-    if _INJECTION.search(text):
+    low = text.lower()
+    if any(hint in low for hint in _INJECTION_HINTS) and _INJECTION.search(text):
         logger.debug("heuristic reasoner: skipping a message that looks like prompt injection")
         return
     greeting = _GREETING.match(text)

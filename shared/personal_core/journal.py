@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
-import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .locks import try_lock
 from .records import Record
 
 logger = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ class Entry:
 class Journal:
     """Append-only log of pending Chroma writes in a SQLite file (WAL mode, thread-safe)."""
 
-    def __init__(self, file: str | Path, *, durable: bool = False) -> None:
+    def __init__(self, file: str | os.PathLike[str], *, durable: bool = False) -> None:
         self.file = Path(file)
         self.file.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.file), isolation_level=None, check_same_thread=False)
@@ -194,11 +196,54 @@ class Flusher:
             self._thread = None
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:
-    """Poll ``predicate`` until true or ``timeout`` seconds passed."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
+class ClientJournals:
+    """Journals for a shared (client/server) store: one per process, in a folder per server and namespace.
+
+    Each process holds a lock on its own journal. On open, journals whose owner died (their lock is free)
+    are drained into the store and removed, so a crash in server mode loses nothing either.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.name = f"{uuid.uuid4().hex}.sqlite3"
+        handle = try_lock(directory / f"{self.name}.lock")
+        if handle is None:  # pragma: no cover - a fresh random name cannot be held
+            raise RuntimeError("could not lock a new journal")
+        self._handle = handle
+        self.journal = Journal(directory / self.name)
+
+    def adopt_orphans(self, apply: Callable[[list[Record], list[tuple[str, str]]], None]) -> int:
+        """Drain journals of dead processes into ``apply``; returns how many entries moved."""
+        moved = 0
+        for file in sorted(self.directory.glob("*.sqlite3")):
+            if file.name == self.name:
+                continue
+            lock = try_lock(file.with_name(f"{file.name}.lock"))
+            if lock is None:
+                continue  # its process is alive
+            try:
+                orphan = Journal(file)
+                try:
+                    flusher = Flusher(orphan, apply)
+                    before = orphan.pending()
+                    flusher.flush()
+                    moved += before
+                finally:
+                    orphan.close()
+                for leftover in (file, file.with_name(f"{file.name}-wal"), file.with_name(f"{file.name}-shm")):
+                    leftover.unlink(missing_ok=True)
+                file.with_name(f"{file.name}.lock").unlink(missing_ok=True)
+            except Exception as exc:  # noqa: BLE001 - leave it for the next open
+                logger.warning("could not replay the orphaned journal %s: %s", file, exc)
+            finally:
+                lock.close()
+        return moved
+
+    def close(self) -> None:
+        """Close the journal; remove it if it is empty (else it stays for the next process to adopt)."""
+        empty = self.journal.pending() == 0
+        self.journal.close()
+        if empty:
+            for leftover in (self.name, f"{self.name}-wal", f"{self.name}-shm", f"{self.name}.lock"):
+                (self.directory / leftover).unlink(missing_ok=True)
+        self._handle.close()

@@ -17,7 +17,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
@@ -26,7 +25,7 @@ from .context import Candidate, PackingPolicy, clean_line, insight_line, message
 from .embedding import Embedder, HashingEmbedder, from_chroma_embedding_function, resolve_embedder
 from .errors import ClosedError, EmbedderMismatchError, InvalidInputError, PersonalError
 from .heuristic import HeuristicReasoner
-from .journal import JOURNAL_FILE, Flusher, Journal
+from .journal import JOURNAL_FILE, ClientJournals, Flusher, Journal
 from .model import (
     ContextSource,
     Insight,
@@ -45,7 +44,7 @@ from .planning import PlanReport, normalise, plan_update, profile_record
 from .ranking import rank
 from .records import Record, StoredMessage, message_record_id, message_to_record
 from .state import UserState
-from .store import CHROMA_DEFAULT_EMBEDDER, ChromaStore, chroma_default_embedding_function
+from .store import CHROMA_DEFAULT_EMBEDDER, ChromaStore, chroma_default_embedding_function, personal_home
 from .text import terms
 from .tokens import TokenCounter, resolve_counter
 from .update import ModelUpdate, NewInsight
@@ -91,8 +90,8 @@ class UserModeler:
         namespace: collection-name prefix inside the Chroma database.
         shards: shard collections of a new store (default 32; pinned in the store).
         cache_users: how many users' models stay in memory.
-        journal_path: journal file (default: inside the store path; for a client, under
-            ``~/.personal/journals``).
+        journal_path: journal file (default: inside the store path; with a client, one journal per process
+            under ``$PERSONAL_HOME/journals`` — journals left by a crashed process are replayed on open).
         flush_interval: seconds between background moves of the journal to Chroma.
         default_max_tokens: budget of :meth:`context` when none is given.
     """
@@ -133,7 +132,8 @@ class UserModeler:
         try:
             self.embedder: Embedder = self._choose_embedder(embedder, self._store.read_pin())
             self._store.ensure_pin(self.embedder.name, self.embedder.dimension, shards)
-            self._journal = Journal(self._journal_file(journal_path, namespace))
+            self._client_journals: ClientJournals | None = None
+            self._journal = self._open_journal(journal_path, namespace)
         except BaseException:
             self._store.close()
             raise
@@ -171,14 +171,18 @@ class UserModeler:
         )
         return HashingEmbedder()
 
-    def _journal_file(self, journal_path: str | os.PathLike[str] | None, namespace: str) -> Path:
+    def _open_journal(self, journal_path: str | os.PathLike[str] | None, namespace: str) -> Journal:
         if journal_path is not None:
-            return Path(journal_path)
+            return Journal(journal_path)
         if self._store.path is not None:
-            return self._store.path / (JOURNAL_FILE if namespace == "personal" else f"{namespace}-{JOURNAL_FILE}")
-        settings = repr(getattr(self._store.client, "get_settings", lambda: "")())
-        key = hashlib.sha256(f"{settings}|{namespace}|{os.getpid()}".encode()).hexdigest()[:16]
-        return Path.home() / ".personal" / "journals" / f"{key}.sqlite3"
+            name = JOURNAL_FILE if namespace == "personal" else f"{namespace}-{JOURNAL_FILE}"
+            return Journal(self._store.path / name)
+        key = hashlib.sha256(self._store.identity().encode()).hexdigest()[:16]
+        self._client_journals = ClientJournals(personal_home() / "journals" / key)
+        moved = self._client_journals.adopt_orphans(self._store.apply)
+        if moved:
+            logger.warning("replayed %d journal entries left by a process that stopped before flushing", moved)
+        return self._client_journals.journal
 
     @staticmethod
     def _check_budget(max_tokens: object) -> int:
@@ -533,7 +537,10 @@ class UserModeler:
             self._flusher.flush()
         except Exception as exc:  # noqa: BLE001 - pending writes stay in the journal for the next open
             logger.warning("could not move the journal to Chroma on close; it stays pending: %s", exc)
-        self._journal.close()
+        if self._client_journals is not None:
+            self._client_journals.close()
+        else:
+            self._journal.close()
         self._store.close()
 
     def __enter__(self) -> UserModeler:

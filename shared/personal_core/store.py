@@ -18,11 +18,12 @@ import os
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 import numpy as np
 
 from .errors import EmbedderMismatchError, InvalidInputError, StoreError, StoreLockedError
+from .locks import holder_pid, try_lock
 from .records import Record
 
 logger = logging.getLogger(__name__)
@@ -32,10 +33,15 @@ DEFAULT_SHARDS = 32
 LOCK_FILE = ".personal.lock"
 
 
-def default_path() -> Path:
-    """Where an embedded store lives when no path is given: ``$PERSONAL_HOME`` or ``~/.personal/store``."""
+def personal_home() -> Path:
+    """Personal's own folder: ``$PERSONAL_HOME`` or ``~/.personal``."""
     home = os.environ.get("PERSONAL_HOME")
-    return Path(home) if home else Path.home() / ".personal" / "store"
+    return Path(home) if home else Path.home() / ".personal"
+
+
+def default_path() -> Path:
+    """Where an embedded store lives when no path is given: ``<personal_home>/store``."""
+    return personal_home() / "store"
 
 
 class _ProcessLock:
@@ -57,33 +63,16 @@ class _ProcessLock:
         self._released = False
 
     @staticmethod
-    def _acquire(directory: Path) -> Any:
-        directory.mkdir(parents=True, exist_ok=True)
-        lock_path = directory / LOCK_FILE
-        handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
-        try:
-            if os.name == "nt":  # pragma: no cover - exercised on Windows only
-                import msvcrt
-
-                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined,unused-ignore]
-            else:
-                import fcntl
-
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            owner = handle.read().strip() or "unknown"
-            handle.close()
+    def _acquire(directory: Path) -> IO[str]:
+        handle = try_lock(directory / LOCK_FILE)
+        if handle is None:
+            owner = holder_pid(directory / LOCK_FILE)
             raise StoreLockedError(
-                f"the store at {directory} is already open in another process (pid {owner}). Chroma's embedded "
-                "mode is single-process: several writers corrupt its index. To share a store between processes, "
-                f"run a server (`chroma run --path {directory} --host 127.0.0.1 --port 8000`) and pass "
-                "client=chromadb.HttpClient(host='127.0.0.1', port=8000) instead of a path."
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+                f"the store at {directory} is already open in another process (pid {owner}). "
+                "Chroma's embedded mode is single-process: several writers corrupt its index. To share a store "
+                f"between processes, run a server (`chroma run --path {directory} --host 127.0.0.1 --port 8000`) and "
+                "pass client=chromadb.HttpClient(host='127.0.0.1', port=8000) instead of a path."
+            )
         return handle
 
     def release(self) -> None:
@@ -187,6 +176,19 @@ class ChromaStore:
     @property
     def client(self) -> Any:
         return self._client
+
+    def identity(self) -> str:
+        """A stable description of where the data lives (server address, tenant, database, namespace)."""
+        if self.path is not None:
+            return f"path:{self.path.resolve()}|{self.namespace}"
+        try:
+            settings = self._client.get_settings()
+            where = f"{settings.chroma_server_host}:{settings.chroma_server_http_port}"
+        except Exception:  # noqa: BLE001 - clients without settings
+            where = type(self._client).__name__
+        tenant = getattr(self._client, "tenant", "")
+        database = getattr(self._client, "database", "")
+        return f"server:{where}|{tenant}|{database}|{self.namespace}"
 
     def read_pin(self) -> dict[str, Any] | None:
         """The pin of an existing store (``{"embedder", "dimension", "shards", "schema"}``), or None if new."""

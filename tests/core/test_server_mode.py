@@ -1,0 +1,69 @@
+"""Server mode: the same API over a real `chroma run` server through HttpClient."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from personal_core import EmbedderMismatchError, HashingEmbedder, UserModeler
+
+WRITER = """
+import os, signal, sys
+import chromadb
+from chromadb.config import Settings
+from personal_core import HashingEmbedder, UserModeler
+client = chromadb.HttpClient(host=sys.argv[1], port=int(sys.argv[2]), settings=Settings(anonymized_telemetry=False))
+m = UserModeler(client=client, embedder=HashingEmbedder(), namespace=sys.argv[3], flush_interval=3600)
+for i in range(10):
+    m.observe("ann", [{"id": f"k{i}", "role": "user", "content": f"I love crashfruit{i}."}])
+print("OBSERVED", flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # die before anything reached the server
+"""
+
+
+def _namespace() -> str:
+    return "t" + uuid.uuid4().hex[:10]
+
+
+def test_observe_context_forget_through_a_server(http_client: object) -> None:
+    ns = _namespace()
+    with UserModeler(client=http_client, embedder=HashingEmbedder(), namespace=ns, shards=4) as m:
+        m.observe("ann", [{"id": "s1", "role": "user", "content": "I'm allergic to peanuts and I love jazz."}])
+        m.observe("bob", [{"id": "s2", "role": "user", "content": "I love cycling."}])
+        m.flush_writes()
+        assert "peanuts" in m.context("ann", "snacks").text.lower()
+    with UserModeler(client=http_client, namespace=ns) as m:  # a new process-like instance: loads from the server
+        model = m.user_model("ann")
+        assert {e for i in model.insights for e in i.evidence} == {"s1"}
+        assert "cycling" not in m.context("ann", "cycling").text.lower()
+        m.forget("ann")
+        assert m.export("ann")["messages"] == [] and m._store.load_user("ann") == []
+        assert m.user_model("bob").insights
+
+
+def test_embedder_pin_is_checked_on_the_server(http_client: object) -> None:
+    ns = _namespace()
+    with UserModeler(client=http_client, embedder=HashingEmbedder(256), namespace=ns):
+        pass
+    with pytest.raises(EmbedderMismatchError):
+        UserModeler(client=http_client, embedder=HashingEmbedder(64), namespace=ns)
+
+
+def test_journal_of_a_killed_client_process_is_replayed(
+    chroma_server: tuple[str, int], http_client: object, personal_home: Path
+) -> None:
+    ns = _namespace()
+    host, port = chroma_server
+    result = subprocess.run(
+        [sys.executable, "-c", WRITER, host, str(port), ns], capture_output=True, text=True, timeout=120
+    )
+    assert "OBSERVED" in result.stdout and result.returncode == -9, result.stderr
+    assert list((personal_home / "journals").rglob("*.sqlite3")), "the killed process left its journal"
+    with UserModeler(client=http_client, embedder=HashingEmbedder(), namespace=ns) as m:
+        assert [x.id for x in m.messages("ann")] == [f"k{i}" for i in range(10)]
+        assert len(m.user_model("ann").insights) == 10
+    assert not list((personal_home / "journals").rglob("*.sqlite3")), "replayed journals are removed"
