@@ -6,11 +6,11 @@ A store remembers the name and dimension of the embedder it was created with and
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import math
 import re
-import zlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -89,8 +89,9 @@ class HashingEmbedder:
         for feature in features:
             counts[feature] = counts.get(feature, 0) + 1
         for feature, count in counts.items():
-            h = zlib.crc32(feature.encode("utf-8", "surrogatepass"))
-            sign = 1.0 if (h >> 31) & 1 else -1.0
+            # blake2b, not crc32: CRC is linear, so similar strings collide systematically
+            h = int.from_bytes(hashlib.blake2b(feature.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+            sign = 1.0 if (h >> 63) & 1 else -1.0
             weight = 1.0 + math.log(count)
             if " " in feature:
                 weight *= 0.5

@@ -352,9 +352,10 @@ _FILLER_TAILS: tuple[tuple[str, ...], ...] = tuple(
 _FILLER_BY_LAST: dict[str, tuple[tuple[str, ...], ...]] = {
     last: tuple(t for t in _FILLER_TAILS if t[-1] == last) for last in {t[-1] for t in _FILLER_TAILS}
 }
+_YOU_WORDS = frozenset("you your yours yourself yourselves you're youre you've you'd you'll u ur".split())
+_LIST_BREAKERS = _STOP_WORDS | _PRONOUNS | _YOU_WORDS
 _TIME_UNITS = frozenset("year years month months week weeks day days summer winter spring fall autumn".split())
 _COUNT_WORDS = frozenset("a an few couple of two three four five several many".split())
-_YOU_WORDS = frozenset("you your yours yourself yourselves you're youre you've you'd you'll u ur".split())
 _PRONOUN_MAP = {
     "i'm": "they're",
     "im": "they're",
@@ -372,8 +373,12 @@ _PRONOUN_MAP = {
 _KEEP_EDGE = "+#%$€£"
 
 
-def _core(word: str) -> str:
-    return word.lower().strip(".\"'“”‘’*_~`")
+_EDGE_CHARS = ".\"'“”‘’*_~`"
+
+
+def _cores(words: Sequence[str]) -> list[str]:
+    """``words`` lower-cased, without surrounding quotes and dots (for vocabulary look-ups)."""
+    return [w.lower().strip(_EDGE_CHARS) for w in words]
 
 
 def _drop_tail(cores: list[str], trim_time: bool) -> int:
@@ -407,24 +412,48 @@ def _drop_tail(cores: list[str], trim_time: bool) -> int:
     return 0
 
 
-def _third_person(words: list[str]) -> str:
+def _third_person(words: list[str], cores: list[str] | None = None) -> str:
+    """``words`` joined, with first-person pronouns turned into third-person ones ("my dog" -> "their dog")."""
+    cores = _cores(words) if cores is None else cores
+    if _PRONOUN_MAP.keys().isdisjoint(cores):
+        return " ".join(words)
     out: list[str] = []
-    for i, word in enumerate(words):
-        core = _core(word)
-        if core == "i" and i + 1 < len(words) and _core(words[i + 1]) in ("am", "was"):
+    for i, (word, core) in enumerate(zip(words, cores, strict=True)):
+        if core == "i" and i + 1 < len(cores) and cores[i + 1] in ("am", "was"):
             out.append("they")
-            continue
-        if core in ("am", "was") and i > 0 and _core(words[i - 1]) == "i":
-            out.append(word.replace(core, "are" if core == "am" else "were", 1).replace(word[:1], word[:1], 1))
-            continue
-        swap = _PRONOUN_MAP.get(core)
-        if swap is None:
-            out.append(word)
+        elif core in ("am", "was") and i > 0 and cores[i - 1] == "i":
+            out.append("are" if core == "am" else "were")
+        elif core in _PRONOUN_MAP:
+            lead = len(word) - len(word.lstrip(_EDGE_CHARS))
+            trail = len(word) - len(word.rstrip(_EDGE_CHARS))
+            out.append(word[:lead] + _PRONOUN_MAP[core] + word[len(word) - trail :])
         else:
-            lead = len(word) - len(word.lstrip(".\"'“”‘’*_~`"))
-            trail = len(word) - len(word.rstrip(".\"'“”‘’*_~`"))
-            out.append(word[:lead] + swap + word[len(word) - trail :])
+            out.append(word)
     return " ".join(out)
+
+
+def _continues_list(raw: str, start: int) -> bool:
+    """True when the text after a comma at ``start`` is one more short list item ("..., shellfish and dust")."""
+    nxt = _HARD_BOUNDARY.search(raw, start)
+    cores = _cores(raw[start : nxt.start() if nxt else len(raw)].split())
+    if not 1 <= len(cores) <= 4 or not _LIST_BREAKERS.isdisjoint(cores):
+        return False
+    first = cores[0]
+    if first in ("and", "or"):
+        return len(cores) > 1 and cores[1] not in _CONJUNCTIONS
+    return first not in _CONJUNCTIONS
+
+
+def _object_end(raw: str) -> int:
+    """Where the object captured at the start of ``raw`` ends: the first punctuation that is not a list comma."""
+    pos = 0
+    while True:
+        hard = _HARD_BOUNDARY.search(raw, pos)
+        if hard is None:
+            return len(raw)
+        if raw[hard.start()] != "," or not _continues_list(raw, hard.end()):
+            return hard.start()
+        pos = hard.end()
 
 
 def _clean_object(
@@ -437,9 +466,8 @@ def _clean_object(
     """The captured object cut at the first clause boundary, trimmed and put in the third person."""
     if not raw:
         return None
-    hard = _HARD_BOUNDARY.search(raw)
-    words = (raw[: hard.start()] if hard else raw).split()[: max_words + 2]
-    cores = [_core(w) for w in words]
+    words = raw[: _object_end(raw)].split()[: max_words + 2]
+    cores = _cores(words)
     end = min(len(words), max_words)
     for i, core in enumerate(cores[:end]):
         nxt = cores[i + 1] if i + 1 < len(cores) else ""
@@ -454,7 +482,7 @@ def _clean_object(
         del words[-drop:], cores[-drop:]
     if not words or any(core in _YOU_WORDS for core in cores):
         return None
-    text = _third_person(words)
+    text = _third_person(words, cores)
     while text and not (text[-1].isalnum() or text[-1] in _KEEP_EDGE):
         text = text[:-1].rstrip()
     while text and not (text[0].isalnum() or text[0] in _KEEP_EDGE or (text[0] == "." and text[1:2].isalnum())):
