@@ -376,7 +376,7 @@ class Config:
 
 def parse_args(argv: Sequence[str] | None = None) -> Config:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, default=500, help="users in the shared and sharded stores (default 500)")
+    parser.add_argument("--users", type=int, default=400, help="users in the shared and sharded stores (default 400)")
     parser.add_argument("--per-user", type=int, default=250, help="records per user (default 250)")
     parser.add_argument("--dim", type=int, default=256, help="embedding dimension (default 256)")
     parser.add_argument(

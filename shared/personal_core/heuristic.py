@@ -96,15 +96,16 @@ _OCCUPATIONS = _alt(
     "product_manager project_manager software_engineer web_developer graphic_designer copywriter illustrator "
     "animator actor actress dancer singer composer producer filmmaker videographer streamer youtuber "
     "blogger podcaster marketing_manager sales_rep teaching_assistant postdoc phd_student grad_student "
-    "undergrad undergraduate professor"
+    "undergrad undergraduate"
 )
-_RELS_SINGULAR = _alt(
+_RELS_SINGULAR_WORDS = (
     "wife husband partner spouse boyfriend girlfriend fiance fiancee fiancé fiancée son daughter kid child "
     "baby toddler mom mum mother dad father stepdad stepmom stepson stepdaughter brother sister sibling twin "
     "grandma grandpa grandmother grandfather grandson granddaughter aunt uncle cousin niece nephew friend "
     "best_friend roommate flatmate boss dog cat puppy kitten pet rabbit bunny hamster parrot horse bird "
     "turtle guinea_pig"
 )
+_RELS_SINGULAR = _alt(_RELS_SINGULAR_WORDS)
 _RELS_ANY = _alt(
     "wife husband partner partners spouse boyfriend girlfriend fiance fiancee fiancé fiancée son sons "
     "daughter daughters kid kids child children baby babies toddler toddlers teenager teenagers twins mom "
@@ -171,28 +172,9 @@ _INJECTION = re.compile(
 # --------------------------------------------------------------------------------------------------------------
 
 # Cheap substrings, one of which every _INJECTION match contains.
-_INJECTION_HINTS = (
-    "ignor",
-    "disregard",
-    "forget",
-    "overrid",
-    "bypass",
-    "overrul",
-    "system",
-    "jailbreak",
-    "developer",
-    "dan mode",
-    "you are now",
-    "instruction",
-    "act as",
-    "admin",
-    "root",
-    "superuser",
-    "owner",
-    "moderator",
-    "verified",
-    "authori",
-    "<",
+_INJECTION_HINTS = tuple(
+    "ignor|disregard|forget|overrid|bypass|overrul|system|jailbreak|developer|dan mode|you are now|instruction|"
+    "act as|admin|root|superuser|owner|moderator|verified|authori|<".split("|")
 )
 
 _CONTROL = re.compile(
@@ -209,7 +191,7 @@ _SPACES = re.compile(r"\s+")
 _TRIGGER = re.compile(
     r"[IiMmCc](?<![\w'][IiMmCc])(?:(?<=[Ii])(?=\s|'|[mM]\b|[vV][eE]\b)|(?<=[Mm])[Yy]\s|(?<=[Cc])[aA][lL][lL]\s+[mM][eE]\s)"
 )
-_SELF_WORDS = frozenset("i i'm im i've ive my call".split())
+_SELF_WORDS = frozenset("i i'm im i've ive i'd my call".split())
 
 
 def _prepare(text: str) -> str:
@@ -257,7 +239,6 @@ _STRONG_PAIRS = frozenset(
         ("lets", "say"),
         ("us", "say"),
         ("role", "play"),
-        ("a", "story"),
         ("e", "g"),
     }
 )
@@ -321,33 +302,9 @@ _PRONOUNS = frozenset("i i'm im i've i'd i'll my me you your we he she they it i
 _FILLER_TAILS: tuple[tuple[str, ...], ...] = tuple(
     tuple(phrase.split())
     for phrase in (
-        "at the moment",
-        "so much",
-        "very much",
-        "a lot",
-        "a ton",
-        "as well",
-        "right now",
-        "these days",
-        "lots",
-        "too",
-        "either",
-        "lol",
-        "haha",
-        "hehe",
-        "tbh",
-        "honestly",
-        "btw",
-        "though",
-        "anyway",
-        "anyways",
-        "really",
-        "now",
-        "currently",
-        "nowadays",
-        "please",
-        "actually",
-    )
+        "at the moment|so much|very much|a lot|a ton|as well|right now|these days|lots|too|either|lol|haha|hehe|"
+        "tbh|honestly|btw|though|anyway|anyways|really|now|currently|nowadays|please|actually"
+    ).split("|")
 )
 _FILLER_BY_LAST: dict[str, tuple[tuple[str, ...], ...]] = {
     last: tuple(t for t in _FILLER_TAILS if t[-1] == last) for last in {t[-1] for t in _FILLER_TAILS}
@@ -359,11 +316,9 @@ _COUNT_WORDS = frozenset("a an few couple of two three four five several many".s
 _PRONOUN_MAP = {
     "i'm": "they're",
     "im": "they're",
-    "i am": "they are",
     "i've": "they've",
     "i'd": "they'd",
     "i'll": "they'll",
-    "i was": "they were",
     "myself": "themselves",
     "mine": "theirs",
     "my": "their",
@@ -371,8 +326,6 @@ _PRONOUN_MAP = {
     "i": "they",
 }
 _KEEP_EDGE = "+#%$€£"
-
-
 _EDGE_CHARS = ".\"'“”‘’*_~`"
 
 
@@ -636,6 +589,14 @@ _REJECT_PRONOUN_START = re.compile(
     r"one|some|any|everything|nothing|something|anything|none|here|there|about\s+it)\b",
     _F,
 )
+# Preferences about the conversation itself ("I like the second option better") say little about the user.
+_REJECT_PREFERENCE = re.compile(
+    _REJECT_PRONOUN_START.pattern
+    + r"|(?:the\s+|both\s+)?(?:first|second|third|fourth|last|other|previous|next|new|original|above|below|former|"
+    r"latter|current|updated|revised|shorter|longer|edited|final)\s+(?:one|ones|option|version|answer|draft|response|"
+    r"suggestion|example|idea|approach|solution|paragraph|sentence|title|list|code|part|point)s?\b",
+    _F,
+)
 _REJECT_GOAL = re.compile(
     r"(?:know|ask|see|check|confirm|clarify|understand|make\s+sure|be\s+sure|say|tell|thank|add|mention|note|"
     r"remind|paste|share|send|show|copy|type|post|describe|list|repeat|explain|give|talk|discuss|focus|"
@@ -729,13 +690,8 @@ def _name_builder(strict: bool, *, greeting: bool = False) -> _Builder:
 
 
 def _age(match: re.Match[str]) -> str | None:
-    years = int(match.group("age"))
-    return f"Is {years} years old" if 1 <= years <= 120 else None
-
-
-def _age_any(match: re.Match[str]) -> str | None:
-    raw = match.group("age") or match.group("age2")
-    years = int(raw)
+    groups = match.groupdict()
+    years = int(groups.get("age") or groups.get("age2") or 0)
     return f"Is {years} years old" if 1 <= years <= 120 else None
 
 
@@ -861,7 +817,7 @@ def _degree_builder(match: re.Match[str], sentence: str) -> _Finding | None:
 def _dislike_builder(match: re.Match[str], sentence: str) -> _Finding | None:
     raw = match.group("obj")
     raw = re.sub(r"^it\s+(?=when\b|if\b)", "", raw, flags=_F)
-    obj = _clean_object(raw, MAX_OBJECT_WORDS, _REJECT_PRONOUN_START)
+    obj = _clean_object(raw, MAX_OBJECT_WORDS, _REJECT_PREFERENCE)
     if obj is None or re.match(r"to\s+(?:say|admit|ask|bother|break|tell|be\s+that)\b", obj, _F):
         return None
     return _Finding(InsightKind.PREFERENCE, f"Dislikes {obj}", 0.8)
@@ -875,7 +831,7 @@ _I_RULES: tuple[_Rule, ...] = (
     _rule(
         _IM + r"\s+(?P<age>\d{1,3})\s*(?:years?|yrs?)(?:\s+old|\s+of\s+age)\b|" + _IM + r"\s+(?P<age2>\d{1,3})\s*"
         r"(?:yo|y/o|y\.o\.?)(?!\w)",
-        _fixed(InsightKind.FACT, 0.9, _age_any, card=True),
+        _fixed(InsightKind.FACT, 0.9, _age, card=True),
         "m:#",
     ),
     _rule(
@@ -954,7 +910,9 @@ _I_RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         _IM + r"\s+(?:(?:currently|now|also|actually|still|just)\s+)*(?:a|an)\s+"
-        r"(?P<occ>(?:(?!(?:of|and|or|the|not|bit|fan|big|huge)\b)[\w-]+\s+){0,3}?" + _OCCUPATIONS + r")"
+        r"(?P<occ>(?:(?!(?:of|and|or|the|not|bit|fan|big|huge|good|great|bad|terrible|awful|decent|poor|slow|"
+        r"fast|quick|careful|better|worse|lousy|horrible|amazing|excellent|natural|born|wannabe|aspiring|future|"
+        r"former|ex)\b)[\w-]+\s+){0,3}?" + _OCCUPATIONS + r")"
         r"(?![\w'-])(?:\s+(?P<prep>at|for|in)\s+" + _OBJ + ")?",
         _occupation_builder,
         "m:a m:an",
@@ -988,12 +946,12 @@ _I_RULES: tuple[_Rule, ...] = (
     # preferences
     _rule(
         r"\bI\s+" + _ADV + r"(?P<verb>like|love|enjoy|adore)\s+" + _OBJ,
-        _template(InsightKind.PREFERENCE, "{verb} {obj}", 0.8, reject=_REJECT_PRONOUN_START, verbs=_LIKE_VERBS),
+        _template(InsightKind.PREFERENCE, "{verb} {obj}", 0.8, reject=_REJECT_PREFERENCE, verbs=_LIKE_VERBS),
         ":like :love :enjoy :adore",
     ),
     _rule(
         _IVE + r"\s+always\s+(?P<verb>like|love|enjoy|adore)(?:d|ed)?\s+" + _OBJ,
-        _template(InsightKind.PREFERENCE, "{verb} {obj}", 0.8, reject=_REJECT_PRONOUN_START, verbs=_LIKE_VERBS),
+        _template(InsightKind.PREFERENCE, "{verb} {obj}", 0.8, reject=_REJECT_PREFERENCE, verbs=_LIKE_VERBS),
         "ve:liked ve:loved ve:enjoyed ve:adored :have",
     ),
     _rule(
@@ -1014,13 +972,13 @@ _I_RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         r"\bI\s+" + _ADV + r"prefer\s+" + _OBJ,
-        _template(InsightKind.PREFERENCE, "Prefers {obj}", 0.8, reject=_REJECT_PRONOUN_START),
+        _template(InsightKind.PREFERENCE, "Prefers {obj}", 0.8, reject=_REJECT_PREFERENCE),
         ":prefer",
     ),
     _rule(
         _IM + r"\s+(?:(?:really|also|such|just|honestly|totally|definitely)\s+)*(?:(?:a\s+)?(?:huge|big|great|"
         r"massive|real|total)\s+fan\s+of|a\s+fan\s+of|(?:(?:really|very|super|so|quite|totally)\s+)?into)\s+" + _OBJ,
-        _template(InsightKind.PREFERENCE, "Likes {obj}", 0.75, reject=_REJECT_PRONOUN_START),
+        _template(InsightKind.PREFERENCE, "Likes {obj}", 0.75, reject=_REJECT_PREFERENCE),
         "m:a m:huge m:big m:great m:massive m:real m:total m:such m:into",
     ),
     # goals
@@ -1165,24 +1123,38 @@ def _i_rules(sentence: str, pos: int) -> tuple[_Rule, ...]:
     return _I_TABLE.get(f"{cls}:{word}", ())
 
 
-# Rules tried where the sentence says "my ...".
+# Rules tried where the sentence says "my ..."; their ``keys`` are words the sentence must contain.
+_REL_WORDS = " ".join(
+    dict.fromkeys(
+        f"{w}'s" if suffix else w
+        for w in (p.split("_")[-1] for p in _RELS_SINGULAR_WORDS.split())
+        for suffix in (False, True)
+    )
+)
 _MY_RULES: tuple[_Rule, ...] = (
-    _rule(r"\bmy\s+(?:full\s+|first\s+|real\s+|actual\s+)?name(?:\s+is|'s)\s+" + _OBJ, _name_builder(False)),
+    _rule(
+        r"\bmy\s+(?:full\s+|first\s+|real\s+|actual\s+)?name(?:\s+is|'s)\s+" + _OBJ,
+        _name_builder(False),
+        "name name's",
+    ),
     _rule(
         r"\bmy\s+(?P<mods>" + _REL_MODS + r")(?P<rel>" + _RELS_SINGULAR + r")(?P<conn>'s\s+name\s+is|\s+is\s+"
         r"(?:named|called)|\s+(?:named|called)|\s+is)\s+" + _OBJ,
         _relationship_named,
+        _REL_WORDS,
     ),
     _rule(
         r"\bmy\s+(?:absolute\s+|all-time\s+|all\s+time\s+|current\s+|personal\s+)?favou?rite\s+"
         r"(?P<cat>(?:(?!(?:is|are)\b)[\w'-]+\s+){0,3}?[\w'-]+)\s+(?:is|are|has\s+to\s+be|would\s+be)\s+" + _OBJ,
         _favorite_builder,
+        "favorite favourite",
     ),
     _rule(
         r"\bmy\s+(?:(?:main|big|biggest|ultimate|long-term|long\s+term|new\s+year's|personal|current|primary|"
         r"only|real)\s+)?(?P<noun>goal|aim|dream|plan|ambition|resolution|objective)(?:\s+for\s+[\w ]{1,20}?)?"
         r"\s+is\s+(?P<to>to\s+)?" + _OBJ,
         _goal_noun_builder,
+        "goal aim dream plan ambition resolution objective",
     ),
 )
 
@@ -1226,8 +1198,10 @@ _BE_ADJ = (
     r"(?P<adj>concise|brief|direct|formal|casual|informal|blunt|honest|succinct|detailed|thorough|gentle|"
     r"encouraging|patient)"
 )
-_END = r"(?:\s+(?:please|thanks|thank\s+you|from\s+now\s+on|going\s+forward|in\s+(?:the\s+)?future|always|"
-_END += r"by\s+default|thx))*\s*[.!]*$"
+_END = (
+    r"(?:\s+(?:please|thanks|thank\s+you|from\s+now\s+on|going\s+forward|in\s+(?:the\s+)?future|always|"
+    r"by\s+default|thx))*\s*[.!]*$"
+)
 
 
 @dataclass(frozen=True)
@@ -1350,17 +1324,14 @@ def _scan_sentence(sentence: str) -> Iterator[_Finding]:
     yield from _instructions(sentence, words)
     if _SELF_WORDS.isdisjoint(words):
         return
+    vocabulary = frozenset(words)
+    my_rules = tuple(r for r in _MY_RULES if not vocabulary.isdisjoint(r.keys))
     for trigger in _TRIGGER.finditer(sentence):
         start = trigger.start()
-        if _blocked(sentence, start):
-            continue
         lead = sentence[start]
-        if lead in "Ii":
-            yield from _apply(_i_rules(sentence, start), sentence, start)
-        elif lead in "Mm":
-            yield from _apply(_MY_RULES, sentence, start)
-        else:
-            yield from _apply(_CALL_RULES, sentence, start)
+        rules = _i_rules(sentence, start) if lead in "Ii" else my_rules if lead in "Mm" else _CALL_RULES
+        if rules and not _blocked(sentence, start):
+            yield from _apply(rules, sentence, start)
 
 
 def _scan(content: str) -> Iterator[_Finding]:

@@ -16,7 +16,8 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,11 +57,32 @@ class Journal:
             )
             self._db.execute("CREATE INDEX IF NOT EXISTS entries_user ON entries(user_id, seq)")
 
-    def append(self, user_id: str, upserts: Iterable[Record] = (), deletes: Iterable[str] = ()) -> int:
-        """Commit one entry; returns its sequence number. Durable against a process crash on return."""
-        payload = json.dumps({"upserts": [r.to_json() for r in upserts], "deletes": list(deletes)}, ensure_ascii=False)
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic SQLite transaction on the journal's file (other tables may join it)."""
         with self._lock:
-            cursor = self._db.execute("INSERT INTO entries(user_id, payload) VALUES (?, ?)", (user_id, payload))
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def append(
+        self,
+        user_id: str,
+        upserts: Iterable[Record] = (),
+        deletes: Iterable[str] = (),
+        *,
+        also: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> int:
+        """Commit one entry (and ``also``'s statements, atomically). Durable against a process crash on return."""
+        payload = json.dumps({"upserts": [r.to_json() for r in upserts], "deletes": list(deletes)}, ensure_ascii=False)
+        with self.transaction() as db:
+            cursor = db.execute("INSERT INTO entries(user_id, payload) VALUES (?, ?)", (user_id, payload))
+            if also is not None:
+                also(db)
             return int(cursor.lastrowid or 0)
 
     @staticmethod
@@ -94,10 +116,13 @@ class Journal:
         with self._lock:
             self._db.executemany("DELETE FROM entries WHERE seq = ?", [(s,) for s in seqs])
 
-    def drop_user(self, user_id: str) -> int:
-        """Remove every pending entry of ``user_id``; returns how many."""
-        with self._lock:
-            return int(self._db.execute("DELETE FROM entries WHERE user_id = ?", (user_id,)).rowcount)
+    def drop_user(self, user_id: str, *, also: Callable[[sqlite3.Connection], None] | None = None) -> int:
+        """Remove every pending entry of ``user_id`` (and run ``also`` in the same transaction)."""
+        with self.transaction() as db:
+            count = int(db.execute("DELETE FROM entries WHERE user_id = ?", (user_id,)).rowcount)
+            if also is not None:
+                also(db)
+            return count
 
     def pending(self) -> int:
         """Number of entries not yet in Chroma."""
