@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from personal_core.heuristic import MAX_SCAN_CHARS, HeuristicReasoner
@@ -418,4 +417,3 @@ def test_deterministic() -> None:
     second = derive(*contents).model_dump()
     assert first == second
     assert first["new_insights"]
-
