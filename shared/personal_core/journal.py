@@ -237,8 +237,15 @@ class ClientJournals:
         self._handle = handle
         self.journal = Journal(directory / self.name)
 
-    def adopt_orphans(self, apply: Callable[[list[Record], list[tuple[str, str]]], None]) -> int:
-        """Drain journals of dead processes into ``apply``; returns how many entries moved."""
+    def adopt_orphans(
+        self,
+        apply: Callable[[list[Record], list[tuple[str, str]]], None],
+        on_orphan: Callable[[Journal], object] | None = None,
+    ) -> int:
+        """Drain journals of dead processes into ``apply``; returns how many entries moved.
+
+        ``on_orphan`` sees each orphaned journal first (to take over other state kept in its file).
+        """
         moved = 0
         for file in sorted(self.directory.glob("*.sqlite3")):
             if file.name == self.name:
@@ -249,6 +256,8 @@ class ClientJournals:
             try:
                 orphan = Journal(file)
                 try:
+                    if on_orphan is not None:
+                        on_orphan(orphan)
                     flusher = Flusher(orphan, apply)
                     before = orphan.pending()
                     flusher.flush()

@@ -12,16 +12,19 @@ import hashlib
 import itertools
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
+from . import prompts
 from .context import Candidate, PackingPolicy, clean_line, insight_line, message_line, pack
+from .deriver import Derived, Deriver, DeriverSettings
 from .embedding import Embedder, HashingEmbedder, from_chroma_embedding_function, resolve_embedder
 from .errors import ClosedError, EmbedderMismatchError, InvalidInputError, PersonalError
 from .heuristic import HeuristicReasoner
@@ -41,7 +44,9 @@ from .model import (
     validate_user_id,
 )
 from .planning import PlanReport, normalise, plan_update, profile_record
+from .queue import DeriveQueue, PendingMessage
 from .ranking import rank
+from .reasoner import ChatMessages, LLMCallable, LLMReasoner, ReasonerInput, acall_llm, call_llm
 from .records import Record, StoredMessage, message_record_id, message_to_record
 from .state import UserState
 from .store import CHROMA_DEFAULT_EMBEDDER, ChromaStore, chroma_default_embedding_function, personal_home
@@ -52,6 +57,7 @@ from .update import ModelUpdate, NewInsight
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 500
+RELATED_INSIGHTS = 40
 MAX_EXCERPT_TOKENS = 80
 
 
@@ -81,8 +87,10 @@ class UserModeler:
         path: directory of an embedded store (default ``$PERSONAL_HOME`` or ``~/.personal/store``).
             Single-process; a second process gets :class:`~personal_core.errors.StoreLockedError`.
         client: any Chroma client instead of a path (``chromadb.HttpClient`` for several processes).
-        llm: reserved for the LLM reasoner; without it the offline :class:`HeuristicReasoner` is used.
-        reasoner: a custom :class:`Reasoner` (default: :class:`HeuristicReasoner`).
+        llm: an LLM for the theory-of-mind reasoner: a callable taking ``[{"role", "content"}, ...]`` and
+            returning text (sync or async). Messages are then batched and derived in the background by
+            :class:`LLMReasoner`. Without it the offline :class:`HeuristicReasoner` derives during ``observe``.
+        reasoner: an :class:`LLMReasoner` you configured, or any :class:`Reasoner` (derives inline).
         embedder: an :class:`Embedder` or Chroma embedding function. Default: what the store was created
             with; for a new store Chroma's default model when it is already on disk, else the offline
             :class:`HashingEmbedder` (with a warning).
@@ -94,6 +102,12 @@ class UserModeler:
             under ``$PERSONAL_HOME/journals`` — journals left by a crashed process are replayed on open).
         flush_interval: seconds between background moves of the journal to Chroma.
         default_max_tokens: budget of :meth:`context` when none is given.
+        batch_tokens / max_batch_age: an LLM batch forms at this much new user text (tokens) or when its
+            oldest message waited this long (seconds), or on :meth:`flush`.
+        inline: derive LLM batches inside ``observe`` (serverless use) instead of in the background.
+        llm_timeout / max_attempts / backoff_base: LLM call limit (s), attempts before a batch is marked
+            failed, and the first retry delay (s, doubling).
+        background: run the background deriver thread (LLM mode).
     """
 
     def __init__(
@@ -112,18 +126,32 @@ class UserModeler:
         flush_interval: float = 0.2,
         default_max_tokens: int = DEFAULT_MAX_TOKENS,
         packing: PackingPolicy | None = None,
+        batch_tokens: int = 512,
+        max_batch_age: float = 300.0,
+        inline: bool = False,
+        llm_timeout: float = 60.0,
+        max_attempts: int = 5,
+        backoff_base: float = 2.0,
+        background: bool = True,
     ) -> None:
-        if llm is not None:
-            raise PersonalError(
-                "LLM-driven reasoning is not part of this version yet; pass reasoner= or leave llm unset "
-                "to use the offline HeuristicReasoner"
-            )
         if not isinstance(cache_users, int) or cache_users < 1:
             raise InvalidInputError("cache_users must be a positive int")
+        if not isinstance(batch_tokens, int) or batch_tokens < 1:
+            raise InvalidInputError("batch_tokens must be a positive int")
+        if not isinstance(max_attempts, int) or max_attempts < 1:
+            raise InvalidInputError("max_attempts must be a positive int")
         self._check_budget(default_max_tokens)
-        self.reasoner: Reasoner = reasoner if reasoner is not None else HeuristicReasoner()
-        if not isinstance(self.reasoner, Reasoner):
-            raise InvalidInputError("reasoner must have a name and a derive(messages) -> ModelUpdate method")
+        if llm is not None and reasoner is not None:
+            raise InvalidInputError("pass llm= or reasoner=, not both")
+        chosen: Reasoner | LLMReasoner
+        if llm is not None:
+            chosen = LLMReasoner(llm, timeout=llm_timeout)
+        else:
+            chosen = reasoner if reasoner is not None else HeuristicReasoner()
+        if not isinstance(chosen, (LLMReasoner, Reasoner)):
+            raise InvalidInputError("reasoner must be an LLMReasoner or have a derive(messages) -> ModelUpdate method")
+        self.reasoner = chosen
+        self.inline = inline
         self.counter: TokenCounter = resolve_counter(token_counter)
         self.default_max_tokens = default_max_tokens
         self.packing = packing or PackingPolicy()
@@ -134,16 +162,36 @@ class UserModeler:
             self._store.ensure_pin(self.embedder.name, self.embedder.dimension, shards)
             self._client_journals: ClientJournals | None = None
             self._journal = self._open_journal(journal_path, namespace)
+            self._queue = DeriveQueue(self._journal)
+            if self._client_journals is not None:
+                self._adopt_orphans()
         except BaseException:
             self._store.close()
             raise
         self._flusher = Flusher(self._journal, self._store.apply, interval=flush_interval)
+        self._deriver: Deriver | None = None
+        if isinstance(self.reasoner, LLMReasoner):
+            self._deriver = Deriver(
+                self._queue,
+                self.reasoner,
+                self.counter,
+                snapshot=self._snapshot,
+                apply=self._apply_derived,
+                settings=DeriverSettings(
+                    batch_tokens=batch_tokens,
+                    max_batch_age=max_batch_age,
+                    max_attempts=max_attempts,
+                    backoff_base=backoff_base,
+                ),
+            )
         self._cache_users = cache_users
         self._states: OrderedDict[str, UserState] = OrderedDict()
         self._states_lock = threading.Lock()
         self._seq = itertools.count(time.time_ns())
         self._seq_lock = threading.Lock()
         self._flusher.start()
+        if self._deriver is not None and background:
+            self._deriver.start()
 
     # ----------------------------------------------------------------- set-up helpers
     @staticmethod
@@ -179,10 +227,15 @@ class UserModeler:
             return Journal(self._store.path / name)
         key = hashlib.sha256(self._store.identity().encode()).hexdigest()[:16]
         self._client_journals = ClientJournals(personal_home() / "journals" / key)
-        moved = self._client_journals.adopt_orphans(self._store.apply)
+        return self._client_journals.journal
+
+    def _adopt_orphans(self) -> None:
+        assert self._client_journals is not None
+        moved = self._client_journals.adopt_orphans(
+            self._store.apply, on_orphan=lambda journal: self._queue.absorb(DeriveQueue(journal))
+        )
         if moved:
             logger.warning("replayed %d journal entries left by a process that stopped before flushing", moved)
-        return self._client_journals.journal
 
     @staticmethod
     def _check_budget(max_tokens: object) -> int:
@@ -239,11 +292,17 @@ class UserModeler:
         with self._seq_lock:
             return max(next(self._seq), time.time_ns())
 
-    def _write(self, state: UserState, upserts: Sequence[Record], deletes: Sequence[str] = ()) -> None:
-        """Commit to the journal, then apply in memory."""
-        if not upserts and not deletes:
+    def _write(
+        self,
+        state: UserState,
+        upserts: Sequence[Record],
+        deletes: Sequence[str] = (),
+        also: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
+        """Commit to the journal (with ``also``'s statements, atomically), then apply in memory."""
+        if not upserts and not deletes and also is None:
             return
-        self._journal.append(state.user_id, upserts, deletes)
+        self._journal.append(state.user_id, upserts, deletes, also=also)
         state.apply(upserts, deletes)
 
     # ----------------------------------------------------------------- input normalisation
@@ -297,16 +356,98 @@ class UserModeler:
             if not new:
                 return []
             vectors = self.embedder.embed_documents([m.content for m in new])
-            records: list[Record] = [
-                message_to_record(StoredMessage(m, self._next_seq(), derived=True), vectors[i])
-                for i, m in enumerate(new)
-            ]
-            update = self.reasoner.derive(new)
-            planned, _ = self._plan(state, update, new)
+            stored = [StoredMessage(m, self._next_seq()) for m in new]
+            records: list[Record] = [message_to_record(sm, vectors[i]) for i, sm in enumerate(stored)]
+            if isinstance(self.reasoner, LLMReasoner):
+                planned: list[Record] = []
+                report = PlanReport()
+                now = time.time()
+                pending = [PendingMessage(sm.message.id, sm.seq, self._user_tokens(sm.message), now) for sm in stored]
+            else:
+                planned, report = self._plan(state, self.reasoner.derive(new), new)
+                pending = []
             if not state.has_profile and not any(r.type == "usr" for r in planned):
                 planned.append(profile_record(state, state.profile, self.embedder.embed_documents))
-            self._write(state, records + planned)
+            counts = {"messages_observed": len(new), **self._report_counts(report, planned)}
+
+            def also(db: sqlite3.Connection) -> None:
+                DeriveQueue.add_pending(db, uid, pending)
+                DeriveQueue.add_counters(db, uid, counts)
+
+            self._write(state, records + planned, also=also)
+        if self._deriver is not None:
+            if self.inline:
+                self._derive_now(uid)
+            else:
+                self._deriver.wake()
         return new
+
+    def _user_tokens(self, message: Message) -> int:
+        """Tokens a message adds toward a batch: the user's own text only (other turns are context)."""
+        return self.counter.count(message.content[:20_000]) if message.role is Role.USER else 0
+
+    @staticmethod
+    def _report_counts(report: PlanReport, records: Sequence[Record]) -> dict[str, float]:
+        counts: dict[str, float] = {
+            "insights_added": len(report.added),
+            "insights_reinforced": len(report.reinforced),
+            "insights_superseded": len(report.superseded),
+            "dropped_evidence": report.dropped_evidence,
+            "dropped_ids": report.dropped_ids,
+        }
+        added = set(report.added)
+        for record in records:
+            if record.id in added:
+                key = f"insights_added:{record.metadata['kind']}"
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def _derive_now(self, user_id: str | None) -> None:
+        """Inline derivation: never raises (failures stay pending and are retried)."""
+        assert self._deriver is not None
+        try:
+            self._deriver.flush(user_id)
+        except Exception:
+            logger.exception("inline derivation failed; the messages stay pending")
+
+    # ----------------------------------------------------------------- deriver callbacks
+    def _snapshot(self, user_id: str, message_ids: tuple[str, ...]) -> ReasonerInput | None:
+        """What the LLM reasoner needs for a batch (taken under the user's lock, used without it)."""
+        with self._user(user_id) as state:
+            messages = [state.messages[m].message for m in message_ids if m in state.messages]
+            if not messages:
+                return None
+            query = " ".join(m.content[:2000] for m in messages if m.role is Role.USER) or messages[-1].content
+            corpus, ids = state.insight_corpus()
+            related = [
+                state.insights[ids[i]]
+                for i, _ in rank(corpus, terms(query), self.embedder.embed_query(query[:8000]))[:RELATED_INSIGHTS]
+            ]
+            return ReasonerInput(user_id, state.profile.card, state.profile.summary, related, messages)
+
+    def _apply_derived(self, derived: Derived) -> bool:
+        """Apply a derived batch and complete it in one journal transaction (exactly once)."""
+        batch = derived.batch
+        with self._user(batch.user_id) as state:
+            if not self._queue.has_batch(batch.batch_id):
+                return False  # forgotten meanwhile
+            messages = [state.messages[m].message for m in batch.message_ids if m in state.messages]
+            records, report = self._plan(state, derived.update, messages)
+            counts = {
+                **self._report_counts(report, records),
+                "batches_done": 1,
+                "llm_calls": derived.calls,
+                "reasoner_input_tokens": derived.input_tokens,
+                "reasoner_output_tokens": derived.output_tokens,
+                "repaired_items": derived.report.total(),
+            }
+
+            def also(db: sqlite3.Connection) -> None:
+                DeriveQueue.complete(db, batch.batch_id)
+                DeriveQueue.add_counters(db, batch.user_id, counts)
+
+            self._write(state, records, also=also)
+        return True
 
     def _plan(self, state: UserState, update: ModelUpdate, batch: Sequence[Message]) -> tuple[list[Record], PlanReport]:
         return plan_update(state, update, batch, now=utcnow(), embed=self.embedder.embed_documents)
@@ -491,7 +632,7 @@ class UserModeler:
         """Erase everything of ``user_id`` from memory, the journal and Chroma."""
         uid = validate_user_id(user_id)
         with self._flusher.lock, self._user(uid) as state:
-            self._journal.drop_user(uid)
+            self._journal.drop_user(uid, also=lambda db: DeriveQueue.drop_user(db, uid))
             self._store.delete_user(uid)
             state.reset()
 
@@ -514,24 +655,111 @@ class UserModeler:
         self._check_open()
         self._flusher.flush()
 
-    def stats(self) -> dict[str, Any]:
-        """Counters for monitoring: cached users, journal backlog, flusher failures."""
+    def flush(self, user_id: str | None = None) -> None:
+        """Derive every pending message now (one user, or all) and wait for it; then write through to Chroma.
+
+        Batches whose LLM call fails stay pending (or failed, after ``max_attempts``); this never raises for
+        reasoner failures.
+        """
+        self._check_open()
+        uid = validate_user_id(user_id) if user_id is not None else None
+        if self._deriver is not None:
+            self._derive_now(uid)
+        try:
+            self._flusher.flush()
+        except Exception as exc:  # noqa: BLE001 - the journal keeps it; the flusher retries
+            logger.warning("could not move the journal to Chroma yet (it stays journaled): %s", exc)
+
+    def retry_failed(self, user_id: str | None = None) -> int:
+        """Put batches marked failed back in the queue; returns how many. Run :meth:`flush` to derive them now."""
+        self._check_open()
+        uid = validate_user_id(user_id) if user_id is not None else None
+        count = self._queue.retry_failed(uid)
+        if self._deriver is not None:
+            self._deriver.wake()
+        return count
+
+    def stats(self, user_id: str | None = None) -> dict[str, Any]:
+        """Monitoring figures, for one user or all.
+
+        Queue sizes (pending messages and batches, failed batches), counters kept in the journal (LLM calls,
+        failures, reasoner input/output tokens, insights added/reinforced/superseded, messages observed),
+        insights by kind (current ones for a user; added so far for all), and store state.
+        """
+        self._check_open()
+        uid = validate_user_id(user_id) if user_id is not None else None
+        counters = self._queue.counters(uid)
+        out: dict[str, Any] = {**self._queue.sizes(uid)}
+        for name in (
+            "messages_observed",
+            "llm_calls",
+            "llm_failures",
+            "batches_done",
+            "batches_failed",
+            "reasoner_input_tokens",
+            "reasoner_output_tokens",
+            "insights_added",
+            "insights_reinforced",
+            "insights_superseded",
+            "repaired_items",
+            "dropped_evidence",
+            "dropped_ids",
+        ):
+            out[name] = int(counters.get(name, 0))
+        if uid is not None:
+            with self._user(uid) as state:
+                by_kind: dict[str, int] = {}
+                for insight in state.insights.values():
+                    if insight.is_current:
+                        by_kind[insight.kind.value] = by_kind.get(insight.kind.value, 0) + 1
+            out["insights_by_kind"] = by_kind
+        else:
+            out["insights_by_kind"] = {
+                name.split(":", 1)[1]: int(v) for name, v in counters.items() if name.startswith("insights_added:")
+            }
         with self._states_lock:
-            cached = len(self._states)
-        return {
-            "users_cached": cached,
-            "journal_pending": self._journal.pending() if not self._closed else 0,
-            "flush_failures": self._flusher.failures,
-            "embedder": self.embedder.name,
-            "token_counter": self.counter.name,
-            "reasoner": self.reasoner.name,
-        }
+            out["users_cached"] = len(self._states)
+        out.update(
+            journal_pending=self._journal.pending(),
+            flush_failures=self._flusher.failures,
+            embedder=self.embedder.name,
+            token_counter=self.counter.name,
+            reasoner=self.reasoner.name,
+        )
+        return out
+
+    def ask(self, user_id: str, question: str, *, max_tokens: int | None = None) -> str:
+        """Answer a question about the user from their model: one LLM call over :meth:`context`.
+
+        Needs an LLM (``llm=``). LLM failures raise :class:`~personal_core.reasoner.LLMError`.
+        """
+        llm, prompt = self._ask_prompt(user_id, question, max_tokens)
+        return call_llm(llm, prompt, self._llm_timeout())
+
+    async def aask(self, user_id: str, question: str, *, max_tokens: int | None = None) -> str:
+        """Async :meth:`ask` (an async LLM is awaited in the running loop)."""
+        llm, prompt = await asyncio.to_thread(self._ask_prompt, user_id, question, max_tokens)
+        return await acall_llm(llm, prompt, self._llm_timeout())
+
+    def _ask_prompt(self, user_id: str, question: str, max_tokens: int | None) -> tuple[LLMCallable, ChatMessages]:
+        if not isinstance(self.reasoner, LLMReasoner):
+            raise PersonalError("ask() needs an LLM: create the UserModeler with llm=...")
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidInputError("question must be a non-empty string")
+        context = self.context(user_id, question, max_tokens)
+        system = prompts.ASK_SYSTEM.format(context=context.text or "(nothing is known about this user yet)")
+        return self.reasoner.llm, [{"role": "system", "content": system}, {"role": "user", "content": question}]
+
+    def _llm_timeout(self) -> float:
+        return self.reasoner.timeout if isinstance(self.reasoner, LLMReasoner) else 60.0
 
     def close(self) -> None:
         """Stop the flusher, move what it can to Chroma (the rest stays journaled) and release the store."""
         if self._closed:
             return
         self._closed = True
+        if self._deriver is not None:
+            self._deriver.stop()
         self._flusher.stop()
         try:
             self._flusher.flush()
@@ -591,6 +819,18 @@ class UserModeler:
     async def aexport(self, user_id: str) -> dict[str, Any]:
         """Async :meth:`export`."""
         return await asyncio.to_thread(self.export, user_id)
+
+    async def aflush(self, user_id: str | None = None) -> None:
+        """Async :meth:`flush`."""
+        await asyncio.to_thread(self.flush, user_id)
+
+    async def aretry_failed(self, user_id: str | None = None) -> int:
+        """Async :meth:`retry_failed`."""
+        return await asyncio.to_thread(self.retry_failed, user_id)
+
+    async def astats(self, user_id: str | None = None) -> dict[str, Any]:
+        """Async :meth:`stats`."""
+        return await asyncio.to_thread(self.stats, user_id)
 
     async def aclose(self) -> None:
         """Async :meth:`close`."""

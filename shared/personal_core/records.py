@@ -79,11 +79,10 @@ def profile_record_id(user_id: str) -> str:
 
 @dataclass(frozen=True)
 class StoredMessage:
-    """A message as held in memory: the message, its insertion order, and whether it was derived."""
+    """A message as held in memory, with its insertion order."""
 
     message: Message
     seq: int
-    derived: bool = True
 
 
 def message_to_record(stored: StoredMessage, embedding: npt.NDArray[np.float32]) -> Record:
@@ -101,7 +100,6 @@ def message_to_record(stored: StoredMessage, embedding: npt.NDArray[np.float32])
             "role": m.role.value,
             "created_at": _ts(m.created_at),
             "seq": stored.seq,
-            "derived": stored.derived,
             "meta_json": json.dumps(m.metadata, default=str, ensure_ascii=False),
         },
         embedding=embedding,
@@ -119,7 +117,7 @@ def record_to_message(record: Record) -> StoredMessage:
         created_at=_dt(md["created_at"]),
         metadata=json.loads(str(md.get("meta_json", "{}"))),
     )
-    return StoredMessage(message=message, seq=int(md["seq"]), derived=bool(md.get("derived", True)))
+    return StoredMessage(message=message, seq=int(md["seq"]))
 
 
 def insight_to_record(insight: Insight, embedding: npt.NDArray[np.float32]) -> Record:

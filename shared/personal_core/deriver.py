@@ -1,0 +1,214 @@
+"""The deriver: forms batches from pending messages and runs them through the LLM reasoner.
+
+It never raises into the caller's chain: an LLM failure (exception, timeout, unusable output after one
+re-ask) is logged at WARNING with the user and batch id, counted, and the batch is retried with exponential
+backoff until ``max_attempts``, then kept as ``failed`` (see ``UserModeler.retry_failed``). One batch is
+derived at a time; a background thread drains the queue, ``flush()`` drains it in the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .queue import PENDING, Batch, DeriveQueue, plan_batches
+from .reasoner import LLMError, LLMReasoner, Prepared, ReasonerInput, call_llm
+from .repair import OutputError, RepairReport
+from .tokens import TokenCounter
+from .update import ModelUpdate
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeriverSettings:
+    """Batching and retry policy."""
+
+    batch_tokens: int = 512
+    max_batch_age: float = 300.0
+    max_attempts: int = 5
+    backoff_base: float = 2.0
+    interval: float = 0.5
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A batch's validated result, ready to apply."""
+
+    batch: Batch
+    update: ModelUpdate
+    report: RepairReport
+    input_tokens: int
+    output_tokens: int
+    calls: int
+
+
+Snapshot = Callable[[str, tuple[str, ...]], ReasonerInput | None]
+Apply = Callable[[Derived], bool]
+
+
+class Deriver:
+    """Drives the durable :class:`DeriveQueue` through an :class:`LLMReasoner`."""
+
+    def __init__(
+        self,
+        queue: DeriveQueue,
+        reasoner: LLMReasoner,
+        counter: TokenCounter,
+        *,
+        snapshot: Snapshot,
+        apply: Apply,
+        settings: DeriverSettings = DeriverSettings(),
+    ) -> None:
+        self.queue = queue
+        self.reasoner = reasoner
+        self.counter = counter
+        self.settings = settings
+        self._snapshot = snapshot
+        self._apply = apply
+        self._run_lock = threading.Lock()  # one batch at a time; the worker and flush() take turns
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ worker
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="personal-deriver", daemon=True)
+            self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the worker after the batch in progress; pending work stays durable."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.settings.interval)
+            self._wake.clear()
+            try:
+                self.schedule()
+                while not self._stop.is_set() and self.run_due(limit=1):
+                    pass
+            except Exception:
+                logger.exception("the deriver worker hit an unexpected error; it keeps running")
+
+    # ------------------------------------------------------------------ steps
+    def schedule(self, *, user_id: str | None = None, force: bool = False, now: float | None = None) -> int:
+        """Turn pending messages into batches where the policy says so; returns how many batches were formed."""
+        now = time.time() if now is None else now
+        users = [user_id] if user_id is not None else self.queue.pending_users()
+        formed = 0
+        for uid in users:
+            groups = plan_batches(
+                self.queue.pending_of(uid),
+                batch_tokens=self.settings.batch_tokens,
+                max_age=self.settings.max_batch_age,
+                now=now,
+                force=force,
+            )
+            if groups:
+                formed += len(self.queue.form_batches(uid, groups, now))
+        return formed
+
+    def run_due(
+        self,
+        *,
+        user_id: str | None = None,
+        limit: int | None = None,
+        ignore_backoff: bool = False,
+        skip: set[str] | None = None,
+    ) -> int:
+        """Derive due batches (pending status, backoff elapsed), oldest first; returns how many were attempted.
+
+        Batch ids in ``skip`` are not attempted; attempted ids are added to it.
+        """
+        skip = set() if skip is None else skip
+        done = 0
+        while limit is None or done < limit:
+            with self._run_lock:
+                due_by = None if ignore_backoff else time.time()
+                due = [
+                    b
+                    for b in self.queue.batches(status=PENDING, user_id=user_id, due_by=due_by)
+                    if b.batch_id not in skip
+                ]
+                if not due:
+                    return done
+                skip.add(due[0].batch_id)
+                self.process(due[0])
+            done += 1
+        return done
+
+    def flush(self, user_id: str | None = None) -> None:
+        """Batch everything pending (for one user or all) and derive it now, each batch at most once."""
+        self.schedule(user_id=user_id, force=True)
+        self.run_due(user_id=user_id, ignore_backoff=True)
+
+    def process(self, batch: Batch) -> bool:
+        """Derive one batch and apply it. Returns True when applied; failures are recorded, never raised."""
+        data = self._snapshot(batch.user_id, batch.message_ids)
+        if data is None or not data.messages:  # its messages were deleted (forget / delete_session)
+            self._apply(Derived(batch, ModelUpdate(), RepairReport(), 0, 0, 0))
+            return True
+        prepared = self.reasoner.prepare(data, self.counter)
+        calls = 0
+        input_tokens = output_tokens = 0
+        conversation = prepared.prompt
+        error = ""
+        for attempt in range(2):  # the call, and one re-ask naming the error
+            calls += 1
+            input_tokens += sum(self.counter.count(m["content"]) for m in conversation)
+            try:
+                reply = call_llm(self.reasoner.llm, conversation, self.reasoner.timeout)
+            except LLMError as exc:
+                error = str(exc)
+                break
+            output_tokens += self.counter.count(reply)
+            try:
+                update, report = self.reasoner.parse(reply, prepared, self.counter)
+            except OutputError as exc:
+                error = f"unusable reply: {exc}"
+                if attempt == 0:
+                    conversation = self.reasoner.reask(prepared, reply, str(exc))
+                continue
+            derived = Derived(batch, update, report, input_tokens, output_tokens, calls)
+            if report.total():
+                logger.info("repaired the reply for user %r batch %s: %s", batch.user_id, batch.batch_id, report)
+            return self._apply(derived)
+        self._record_failure(batch, prepared, error, calls, input_tokens, output_tokens)
+        return False
+
+    def _record_failure(
+        self, batch: Batch, prepared: Prepared, error: str, calls: int, input_tokens: int, output_tokens: int
+    ) -> None:
+        self.queue.count(
+            {"llm_calls": calls, "reasoner_input_tokens": input_tokens, "reasoner_output_tokens": output_tokens},
+            batch.user_id,
+        )
+        failed = self.queue.fail(
+            batch,
+            error,
+            now=time.time(),
+            max_attempts=self.settings.max_attempts,
+            backoff_base=self.settings.backoff_base,
+        )
+        logger.warning(
+            "deriving user %r batch %s failed (attempt %d of %d, %s): %s",
+            batch.user_id,
+            batch.batch_id,
+            failed.attempts,
+            self.settings.max_attempts,
+            "now marked failed; retry_failed() re-runs it" if failed.status != PENDING else "will retry",
+            error,
+        )

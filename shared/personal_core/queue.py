@@ -1,0 +1,258 @@
+"""The durable derivation queue: pending messages, batches, attempts and counters, in the journal's SQLite file.
+
+Messages waiting for the LLM reasoner are rows of ``pending``; :func:`plan_batches` (pure) decides when they
+become a batch (enough new user text, old enough, or a flush). A batch is done in the same transaction that
+journals its result, so a crash at any point leaves it either pending (derived again later) or done (never
+applied twice). Failed attempts back off exponentially; after ``max_attempts`` a batch is ``failed``: kept,
+counted, and re-runnable with :meth:`DeriveQueue.retry_failed`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .ids import new_id
+from .journal import Journal
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending (
+    user_id TEXT NOT NULL, message_id TEXT NOT NULL, seq INTEGER NOT NULL, tokens INTEGER NOT NULL,
+    created REAL NOT NULL, PRIMARY KEY (user_id, message_id));
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, message_ids TEXT NOT NULL, status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt REAL NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS batches_due ON batches(status, next_attempt);
+CREATE TABLE IF NOT EXISTS counters (
+    user_id TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (user_id, name));
+"""
+
+PENDING = "pending"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    """A message waiting to be derived: its id, order, user-text tokens and arrival time (epoch seconds)."""
+
+    message_id: str
+    seq: int
+    tokens: int
+    created: float
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Messages of one user derived together by one reasoner call."""
+
+    batch_id: str
+    user_id: str
+    message_ids: tuple[str, ...]
+    status: str
+    attempts: int
+    next_attempt: float
+    last_error: str
+    created: float
+
+
+def plan_batches(
+    pending: Sequence[PendingMessage], *, batch_tokens: int, max_age: float, now: float, force: bool
+) -> list[list[str]]:
+    """Group a user's pending messages (in order) into batches of about ``batch_tokens`` tokens of user text.
+
+    Full groups are always emitted; the trailing partial group only when ``force`` or when its oldest message
+    waited at least ``max_age`` seconds.
+    """
+    groups: list[list[str]] = []
+    current: list[str] = []
+    tokens = 0
+    oldest = now
+    for item in sorted(pending, key=lambda p: (p.seq, p.message_id)):
+        if not current:
+            oldest = item.created
+        current.append(item.message_id)
+        tokens += item.tokens
+        if tokens >= batch_tokens:
+            groups.append(current)
+            current, tokens = [], 0
+    if current and (force or now - oldest >= max_age):
+        groups.append(current)
+    return groups
+
+
+def backoff_seconds(attempts: int, base: float, cap: float = 3600.0) -> float:
+    """Delay before attempt ``attempts + 1``: ``base * 2**(attempts-1)``, capped."""
+    return float(min(cap, base * (2 ** max(attempts - 1, 0))))
+
+
+class DeriveQueue:
+    """Pending messages and batches of the derivation queue (shares the journal's SQLite file and lock)."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        with journal.transaction() as db:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+
+    # -- statements that join a journal transaction (``Journal.append(..., also=...)``)
+    @staticmethod
+    def add_pending(db: sqlite3.Connection, user_id: str, items: Iterable[PendingMessage]) -> None:
+        db.executemany(
+            "INSERT OR IGNORE INTO pending(user_id, message_id, seq, tokens, created) VALUES (?, ?, ?, ?, ?)",
+            [(user_id, p.message_id, p.seq, p.tokens, p.created) for p in items],
+        )
+
+    @staticmethod
+    def complete(db: sqlite3.Connection, batch_id: str) -> None:
+        db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
+
+    @staticmethod
+    def add_counters(db: sqlite3.Connection, user_id: str, deltas: dict[str, float]) -> None:
+        db.executemany(
+            "INSERT INTO counters(user_id, name, value) VALUES (?, ?, ?) "
+            "ON CONFLICT(user_id, name) DO UPDATE SET value = value + excluded.value",
+            [(user_id, name, value) for name, value in deltas.items() if value],
+        )
+
+    @staticmethod
+    def drop_user(db: sqlite3.Connection, user_id: str) -> None:
+        for table in ("pending", "batches", "counters"):
+            db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
+
+    # -- standalone operations
+    def count(self, deltas: dict[str, float], user_id: str = "") -> None:
+        """Add to counters outside any other write (e.g. a failed LLM call)."""
+        with self.journal.transaction() as db:
+            self.add_counters(db, user_id, deltas)
+
+    def pending_users(self) -> list[str]:
+        with self.journal.transaction() as db:
+            return [r[0] for r in db.execute("SELECT DISTINCT user_id FROM pending ORDER BY user_id")]
+
+    def pending_of(self, user_id: str) -> list[PendingMessage]:
+        with self.journal.transaction() as db:
+            rows = db.execute(
+                "SELECT message_id, seq, tokens, created FROM pending WHERE user_id = ? ORDER BY seq", (user_id,)
+            ).fetchall()
+        return [PendingMessage(*row) for row in rows]
+
+    def form_batches(self, user_id: str, groups: Sequence[Sequence[str]], now: float | None = None) -> list[Batch]:
+        """Turn groups of pending message ids into batches (one transaction)."""
+        now = time.time() if now is None else now
+        made: list[Batch] = []
+        with self.journal.transaction() as db:
+            for group in groups:
+                batch = Batch(new_id("batch"), user_id, tuple(group), PENDING, 0, 0.0, "", now)
+                db.execute(
+                    "INSERT INTO batches(batch_id, user_id, message_ids, status, attempts, next_attempt, last_error, "
+                    "created) VALUES (?, ?, ?, ?, 0, 0, '', ?)",
+                    (batch.batch_id, user_id, json.dumps(list(group)), PENDING, now),
+                )
+                db.executemany(
+                    "DELETE FROM pending WHERE user_id = ? AND message_id = ?", [(user_id, m) for m in group]
+                )
+                made.append(batch)
+        return made
+
+    def batches(
+        self, *, status: str | None = None, user_id: str | None = None, due_by: float | None = None
+    ) -> list[Batch]:
+        """Batches, oldest first, optionally filtered by status, user, and ``next_attempt <= due_by``."""
+        clauses: list[str] = []
+        params: list[object] = []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        if user_id is not None:
+            clauses.append("user_id = ?")
+            params.append(user_id)
+        if due_by is not None:
+            clauses.append("next_attempt <= ?")
+            params.append(due_by)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self.journal.transaction() as db:
+            rows = db.execute(
+                "SELECT batch_id, user_id, message_ids, status, attempts, next_attempt, last_error, created "
+                f"FROM batches {where} ORDER BY created, batch_id",
+                params,
+            ).fetchall()
+        return [Batch(r[0], r[1], tuple(json.loads(r[2])), r[3], r[4], r[5], r[6], r[7]) for r in rows]
+
+    def has_batch(self, batch_id: str) -> bool:
+        with self.journal.transaction() as db:
+            return db.execute("SELECT 1 FROM batches WHERE batch_id = ?", (batch_id,)).fetchone() is not None
+
+    def fail(self, batch: Batch, error: str, *, now: float, max_attempts: int, backoff_base: float) -> Batch:
+        """Record a failed attempt: back off, or mark the batch failed after ``max_attempts``."""
+        attempts = batch.attempts + 1
+        status = FAILED if attempts >= max_attempts else PENDING
+        next_attempt = now + backoff_seconds(attempts, backoff_base)
+        with self.journal.transaction() as db:
+            db.execute(
+                "UPDATE batches SET attempts = ?, status = ?, next_attempt = ?, last_error = ? WHERE batch_id = ?",
+                (attempts, status, next_attempt, error[:2000], batch.batch_id),
+            )
+            self.add_counters(db, batch.user_id, {"llm_failures": 1, "batches_failed": 1 if status == FAILED else 0})
+        return Batch(
+            batch.batch_id, batch.user_id, batch.message_ids, status, attempts, next_attempt, error, batch.created
+        )
+
+    def retry_failed(self, user_id: str | None = None) -> int:
+        """Put failed batches back in the queue with a fresh attempt count; returns how many."""
+        with self.journal.transaction() as db:
+            if user_id is None:
+                cursor = db.execute(
+                    "UPDATE batches SET status = ?, attempts = 0, next_attempt = 0 WHERE status = ?", (PENDING, FAILED)
+                )
+            else:
+                cursor = db.execute(
+                    "UPDATE batches SET status = ?, attempts = 0, next_attempt = 0 WHERE status = ? AND user_id = ?",
+                    (PENDING, FAILED, user_id),
+                )
+            return int(cursor.rowcount)
+
+    def counters(self, user_id: str | None = None) -> dict[str, float]:
+        """Summed counters (all users, or one)."""
+        with self.journal.transaction() as db:
+            if user_id is None:
+                rows = db.execute("SELECT name, SUM(value) FROM counters GROUP BY name").fetchall()
+            else:
+                rows = db.execute("SELECT name, value FROM counters WHERE user_id = ?", (user_id,)).fetchall()
+        return {name: value for name, value in rows}
+
+    def sizes(self, user_id: str | None = None) -> dict[str, int]:
+        """Pending messages, pending batches and failed batches (all users, or one)."""
+        user_clause, params = ("WHERE user_id = ?", (user_id,)) if user_id is not None else ("", ())
+        with self.journal.transaction() as db:
+            messages = db.execute(f"SELECT COUNT(*) FROM pending {user_clause}", params).fetchone()[0]
+            rows = db.execute(f"SELECT status, COUNT(*) FROM batches {user_clause} GROUP BY status", params).fetchall()
+        by_status = dict(rows)
+        return {
+            "pending_messages": int(messages),
+            "pending_batches": int(by_status.get(PENDING, 0)),
+            "failed_batches": int(by_status.get(FAILED, 0)),
+        }
+
+    def absorb(self, other: DeriveQueue) -> int:
+        """Move another (orphaned) queue's pending messages, batches and counters into this one."""
+        with other.journal.transaction() as src:
+            pending = src.execute("SELECT user_id, message_id, seq, tokens, created FROM pending").fetchall()
+            batches = src.execute(
+                "SELECT batch_id, user_id, message_ids, status, attempts, next_attempt, last_error, created "
+                "FROM batches"
+            ).fetchall()
+            counters = src.execute("SELECT user_id, name, value FROM counters").fetchall()
+        with self.journal.transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO pending VALUES (?, ?, ?, ?, ?)", pending)
+            db.executemany("INSERT OR IGNORE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batches)
+            for user_id, name, value in counters:
+                self.add_counters(db, user_id, {name: value})
+        with other.journal.transaction() as src:
+            for table in ("pending", "batches", "counters"):
+                src.execute(f"DELETE FROM {table}")
+        return len(pending) + len(batches)
