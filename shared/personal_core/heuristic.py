@@ -19,6 +19,7 @@ from itertools import pairwise
 from typing import NamedTuple
 
 from .model import InsightKind, InsightLevel, Message, Role
+from .safety import CARD_FORBIDDEN
 from .update import CARD_LIMIT, ModelUpdate, NewInsight
 
 logger = logging.getLogger(__name__)
@@ -146,13 +147,6 @@ _NAME_STOP = frozenset(
 _PRIVILEGED = re.compile(
     r"^(?:an?\s+|the\s+)?(?:admin|administrator|root|superuser|super\s+user|sysadmin|system|moderator|owner|"
     r"operator|developer\s+of\s+(?:this|the)\s+\w+)$",
-    _F,
-)
-# Text that must never reach the card, whatever produced it.
-_CARD_FORBIDDEN = re.compile(
-    r"\b(?:ignore|disregard|override|bypass|jailbreak|system\s+prompt|instructions?\s+above|previous\s+"
-    r"instructions?|developer\s+mode|superuser|sudo|unrestricted|admin(?:istrator)?\s+(?:rights|access|"
-    r"privileges|mode))\b",
     _F,
 )
 _INJECTION = re.compile(
@@ -1374,7 +1368,7 @@ class _Accumulator:
     card: dict[str, str] = field(default_factory=dict)
 
     def add(self, finding: _Finding, message_id: str) -> None:
-        if finding.card is not None and not _CARD_FORBIDDEN.search(finding.card):
+        if finding.card is not None and not CARD_FORBIDDEN.search(finding.card):
             key = _key(finding.card)
             if key not in self.card and len(self.card) < CARD_LIMIT:
                 self.card[key] = finding.card

@@ -394,6 +394,7 @@ class UserModeler:
             "insights_superseded": len(report.superseded),
             "dropped_evidence": report.dropped_evidence,
             "dropped_ids": report.dropped_ids,
+            "refused_card": report.refused_card,
         }
         added = set(report.added)
         for record in records:
@@ -433,8 +434,15 @@ class UserModeler:
                 return False  # forgotten meanwhile
             messages = [state.messages[m].message for m in batch.message_ids if m in state.messages]
             records, report = self._plan(state, derived.update, messages)
+            counts = self._report_counts(report, records)
+            repair = derived.report
+            counts["dropped_evidence"] += repair.dropped_evidence
+            counts["dropped_ids"] += repair.dropped_ids
             counts = {
-                **self._report_counts(report, records),
+                **counts,
+                "dropped_items": repair.dropped_items,
+                "mapped_kinds": repair.mapped_kinds,
+                "clamped_confidences": repair.clamped,
                 "batches_done": 1,
                 "llm_calls": derived.calls,
                 "reasoner_input_tokens": derived.input_tokens,
@@ -704,6 +712,10 @@ class UserModeler:
             "repaired_items",
             "dropped_evidence",
             "dropped_ids",
+            "dropped_items",
+            "mapped_kinds",
+            "clamped_confidences",
+            "refused_card",
         ):
             out[name] = int(counters.get(name, 0))
         if uid is not None:

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from .ids import stable_id
 from .model import Insight, Message
 from .records import Profile, Record, insight_to_record, profile_to_record
+from .safety import card_entry_allowed
 from .state import UserState
 from .update import CARD_LIMIT, ModelUpdate, NewInsight
 
@@ -42,6 +43,7 @@ class PlanReport:
     superseded: list[str] = field(default_factory=list)
     dropped_evidence: int = 0
     dropped_ids: int = 0
+    refused_card: int = 0
 
 
 def _reinforce(insight: Insight, new: NewInsight | None, evidence: Sequence[str], now: datetime) -> Insight:
@@ -153,7 +155,9 @@ def plan_update(
         insight_to_record(i, new_vectors[i.id] if i.id in new_vectors else state.insight_vectors[i.id])
         for i in changed.values()
     ]
-    profile = plan_profile(state.profile, update)
+    allowed = [c for c in update.card_add if card_entry_allowed(c)]
+    report.refused_card += len(update.card_add) - len(allowed)
+    profile = plan_profile(state.profile, update.model_copy(update={"card_add": allowed}))
     if profile != state.profile or not state.has_profile:
         records.append(profile_record(state, profile, embed))
     return records, report

@@ -1,0 +1,1 @@
+"""Test helpers (no network, no real models)."""
