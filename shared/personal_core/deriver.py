@@ -8,14 +8,15 @@ derived at a time; a background thread drains the queue, ``flush()`` drains it i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 from .queue import PENDING, Batch, DeriveQueue, plan_batches
-from .reasoner import LLMError, LLMReasoner, Prepared, ReasonerInput, call_llm
+from .reasoner import ChatMessages, LLMError, LLMReasoner, ReasonerInput, acall_llm, call_llm
 from .repair import OutputError, RepairReport
 from .tokens import TokenCounter
 from .update import ModelUpdate
@@ -32,6 +33,17 @@ class DeriverSettings:
     max_attempts: int = 5
     backoff_base: float = 2.0
     interval: float = 0.5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one batch ended: a result to apply, or the error with what the attempt cost."""
+
+    derived: Derived | None
+    error: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,7 @@ class Deriver:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._async_workers = 0
 
     # ------------------------------------------------------------------ worker
     def start(self) -> None:
@@ -96,6 +109,8 @@ class Deriver:
         while not self._stop.is_set():
             self._wake.wait(self.settings.interval)
             self._wake.clear()
+            if self._async_workers:
+                continue  # an event-loop task is deriving (async LLM in async use): stand aside
             try:
                 self.schedule()
                 while not self._stop.is_set() and self.run_due(limit=1):
@@ -155,24 +170,22 @@ class Deriver:
         self.schedule(user_id=user_id, force=True)
         self.run_due(user_id=user_id, ignore_backoff=True)
 
-    def process(self, batch: Batch) -> bool:
-        """Derive one batch and apply it. Returns True when applied; failures are recorded, never raised."""
-        data = self._snapshot(batch.user_id, batch.message_ids)
-        if data is None or not data.messages:  # its messages were deleted (forget / delete_session)
-            self._apply(Derived(batch, ModelUpdate(), RepairReport(), 0, 0, 0))
-            return True
+    # ------------------------------------------------------------------ one batch (sans-I/O core + two shells)
+    def _steps(self, batch: Batch, data: ReasonerInput) -> Generator[ChatMessages, str | LLMError, Outcome]:
+        """The per-batch logic without I/O: yields each conversation to send, receives the reply (or error).
+
+        One call, and one re-ask naming the error if the reply is unusable.
+        """
         prepared = self.reasoner.prepare(data, self.counter)
-        calls = 0
-        input_tokens = output_tokens = 0
         conversation = prepared.prompt
+        calls = input_tokens = output_tokens = 0
         error = ""
-        for attempt in range(2):  # the call, and one re-ask naming the error
+        for attempt in range(2):
             calls += 1
             input_tokens += sum(self.counter.count(m["content"]) for m in conversation)
-            try:
-                reply = call_llm(self.reasoner.llm, conversation, self.reasoner.timeout)
-            except LLMError as exc:
-                error = str(exc)
+            reply = yield conversation
+            if isinstance(reply, LLMError):
+                error = str(reply)
                 break
             output_tokens += self.counter.count(reply)
             try:
@@ -182,23 +195,63 @@ class Deriver:
                 if attempt == 0:
                     conversation = self.reasoner.reask(prepared, reply, str(exc))
                 continue
-            derived = Derived(batch, update, report, input_tokens, output_tokens, calls)
             if report.total():
                 logger.info("repaired the reply for user %r batch %s: %s", batch.user_id, batch.batch_id, report)
-            return self._apply(derived)
-        self._record_failure(batch, prepared, error, calls, input_tokens, output_tokens)
+            return Outcome(Derived(batch, update, report, input_tokens, output_tokens, calls), "", calls, 0, 0)
+        return Outcome(None, error, calls, input_tokens, output_tokens)
+
+    def process(self, batch: Batch) -> bool:
+        """Derive one batch and apply it (sync shell). Failures are recorded, never raised."""
+        data = self._snapshot(batch.user_id, batch.message_ids)
+        if data is None or not data.messages:  # its messages were deleted (forget / delete_session)
+            return self._apply(Derived(batch, ModelUpdate(), RepairReport(), 0, 0, 0))
+        steps = self._steps(batch, data)
+        try:
+            conversation = next(steps)
+            while True:
+                try:
+                    reply: str | LLMError = call_llm(self.reasoner.llm, conversation, self.reasoner.timeout)
+                except LLMError as exc:
+                    reply = exc
+                conversation = steps.send(reply)
+        except StopIteration as done:
+            return self._finish(batch, done.value)
+
+    async def aprocess(self, batch: Batch) -> bool:
+        """Derive one batch and apply it (async shell: the LLM is awaited in the running loop)."""
+        data = await asyncio.to_thread(self._snapshot, batch.user_id, batch.message_ids)
+        if data is None or not data.messages:
+            return await asyncio.to_thread(self._apply, Derived(batch, ModelUpdate(), RepairReport(), 0, 0, 0))
+        steps = self._steps(batch, data)
+        try:
+            conversation = next(steps)
+            while True:
+                try:
+                    reply: str | LLMError = await acall_llm(self.reasoner.llm, conversation, self.reasoner.timeout)
+                except LLMError as exc:
+                    reply = exc
+                conversation = steps.send(reply)
+        except StopIteration as done:
+            return await asyncio.to_thread(self._finish, batch, done.value)
+
+    def _finish(self, batch: Batch, outcome: Outcome) -> bool:
+        if outcome.derived is not None:
+            return self._apply(outcome.derived)
+        self._record_failure(batch, outcome)
         return False
 
-    def _record_failure(
-        self, batch: Batch, prepared: Prepared, error: str, calls: int, input_tokens: int, output_tokens: int
-    ) -> None:
+    def _record_failure(self, batch: Batch, outcome: Outcome) -> None:
         self.queue.count(
-            {"llm_calls": calls, "reasoner_input_tokens": input_tokens, "reasoner_output_tokens": output_tokens},
+            {
+                "llm_calls": outcome.calls,
+                "reasoner_input_tokens": outcome.input_tokens,
+                "reasoner_output_tokens": outcome.output_tokens,
+            },
             batch.user_id,
         )
         failed = self.queue.fail(
             batch,
-            error,
+            outcome.error,
             now=time.time(),
             max_attempts=self.settings.max_attempts,
             backoff_base=self.settings.backoff_base,
@@ -210,5 +263,43 @@ class Deriver:
             failed.attempts,
             self.settings.max_attempts,
             "now marked failed; retry_failed() re-runs it" if failed.status != PENDING else "will retry",
-            error,
+            outcome.error,
         )
+
+    # ------------------------------------------------------------------ async use
+    async def arun_due(self, *, user_id: str | None = None, ignore_backoff: bool = False) -> int:
+        """Async :meth:`run_due`: each due batch once, taking turns with the thread worker."""
+        skip: set[str] = set()
+        done = 0
+        while True:
+            await asyncio.to_thread(self._run_lock.acquire)
+            try:
+                due_by = None if ignore_backoff else time.time()
+                batches = await asyncio.to_thread(self.queue.batches, status=PENDING, user_id=user_id, due_by=due_by)
+                due = [b for b in batches if b.batch_id not in skip]
+                if not due:
+                    return done
+                skip.add(due[0].batch_id)
+                await self.aprocess(due[0])
+            finally:
+                self._run_lock.release()
+            done += 1
+
+    async def aflush(self, user_id: str | None = None) -> None:
+        """Async :meth:`flush`."""
+        await asyncio.to_thread(self.schedule, user_id=user_id, force=True)
+        await self.arun_due(user_id=user_id, ignore_backoff=True)
+
+    async def aworker(self) -> None:
+        """The task worker for async use: drains the queue in the running event loop until :meth:`stop`."""
+        self._async_workers += 1
+        try:
+            while not self._stop.is_set():
+                try:
+                    await asyncio.to_thread(self.schedule)
+                    await self.arun_due()
+                except Exception:
+                    logger.exception("the async deriver worker hit an unexpected error; it keeps running")
+                await asyncio.sleep(self.settings.interval)
+        finally:
+            self._async_workers -= 1

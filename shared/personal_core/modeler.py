@@ -8,6 +8,7 @@ background flusher. Async methods run the same sync code in a worker thread: no 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -46,7 +47,15 @@ from .model import (
 from .planning import PlanReport, normalise, plan_update, profile_record
 from .queue import DeriveQueue, PendingMessage
 from .ranking import rank
-from .reasoner import ChatMessages, LLMCallable, LLMReasoner, ReasonerInput, acall_llm, call_llm
+from .reasoner import (
+    ChatMessages,
+    LLMCallable,
+    LLMReasoner,
+    ReasonerInput,
+    acall_llm,
+    call_llm,
+    is_async_callable,
+)
 from .records import Record, StoredMessage, message_record_id, message_to_record
 from .state import UserState
 from .store import CHROMA_DEFAULT_EMBEDDER, ChromaStore, chroma_default_embedding_function, personal_home
@@ -190,6 +199,9 @@ class UserModeler:
         self._seq = itertools.count(time.time_ns())
         self._seq_lock = threading.Lock()
         self._flusher.start()
+        self._background = background
+        self._llm_is_async = isinstance(self.reasoner, LLMReasoner) and is_async_callable(self.reasoner.llm)
+        self._async_worker: asyncio.Task[None] | None = None
         if self._deriver is not None and background:
             self._deriver.start()
 
@@ -346,7 +358,16 @@ class UserModeler:
         stored. Messages already observed (same id) are skipped. Returns the newly stored messages.
         """
         uid = validate_user_id(user_id)
-        batch = self._messages(uid, messages, session_id)
+        new = self._store_messages(uid, self._messages(uid, messages, session_id))
+        if self._deriver is not None and new:
+            if self.inline:
+                self._derive_now(uid)
+            else:
+                self._deriver.wake()
+        return new
+
+    def _store_messages(self, uid: str, batch: list[Message]) -> list[Message]:
+        """Journal new messages (and, without an LLM, what the heuristic derives from them)."""
         with self._user(uid) as state:
             fresh: dict[str, Message] = {}
             for message in batch:
@@ -375,11 +396,6 @@ class UserModeler:
                 DeriveQueue.add_counters(db, uid, counts)
 
             self._write(state, records + planned, also=also)
-        if self._deriver is not None:
-            if self.inline:
-                self._derive_now(uid)
-            else:
-                self._deriver.wake()
         return new
 
     def _user_tokens(self, message: Message) -> int:
@@ -772,6 +788,10 @@ class UserModeler:
         self._closed = True
         if self._deriver is not None:
             self._deriver.stop()
+        task, self._async_worker = self._async_worker, None
+        if task is not None and not task.done():
+            with contextlib.suppress(RuntimeError):  # its loop may already be closed
+                task.get_loop().call_soon_threadsafe(task.cancel)
         self._flusher.stop()
         try:
             self._flusher.flush()
@@ -793,8 +813,33 @@ class UserModeler:
     async def aobserve(
         self, user_id: str, messages: MessageLike | Sequence[MessageLike], session_id: str | None = None
     ) -> list[Message]:
-        """Async :meth:`observe`."""
-        return await asyncio.to_thread(self.observe, user_id, messages, session_id)
+        """Async :meth:`observe`. With an async LLM, derivation runs as a task in the running event loop."""
+        uid = validate_user_id(user_id)
+        batch = self._messages(uid, messages, session_id)
+        new = await asyncio.to_thread(self._store_messages, uid, batch)
+        if self._deriver is not None and new:
+            if self.inline:
+                await self._aderive_now(uid)
+            else:
+                self._ensure_async_worker()
+                self._deriver.wake()
+        return new
+
+    async def _aderive_now(self, user_id: str | None) -> None:
+        assert self._deriver is not None
+        try:
+            await self._deriver.aflush(user_id)
+        except Exception:
+            logger.exception("inline derivation failed; the messages stay pending")
+
+    def _ensure_async_worker(self) -> None:
+        """With an async LLM and background work on, run the deriver as a task in the caller's event loop."""
+        if self._deriver is None or not self._background or not self._llm_is_async:
+            return
+        task = self._async_worker
+        if task is not None and not task.done():
+            return
+        self._async_worker = asyncio.get_running_loop().create_task(self._deriver.aworker())
 
     async def acontext(
         self, user_id: str, query: str = "", max_tokens: int | None = None, **kwargs: Any
@@ -833,8 +878,15 @@ class UserModeler:
         return await asyncio.to_thread(self.export, user_id)
 
     async def aflush(self, user_id: str | None = None) -> None:
-        """Async :meth:`flush`."""
-        await asyncio.to_thread(self.flush, user_id)
+        """Async :meth:`flush` (an async LLM is awaited in the running loop)."""
+        self._check_open()
+        uid = validate_user_id(user_id) if user_id is not None else None
+        if self._deriver is not None:
+            await self._aderive_now(uid)
+        try:
+            await asyncio.to_thread(self._flusher.flush)
+        except Exception as exc:  # noqa: BLE001 - the journal keeps it; the flusher retries
+            logger.warning("could not move the journal to Chroma yet (it stays journaled): %s", exc)
 
     async def aretry_failed(self, user_id: str | None = None) -> int:
         """Async :meth:`retry_failed`."""
@@ -845,7 +897,14 @@ class UserModeler:
         return await asyncio.to_thread(self.stats, user_id)
 
     async def aclose(self) -> None:
-        """Async :meth:`close`."""
+        """Async :meth:`close` (also ends the async deriver task)."""
+        task, self._async_worker = self._async_worker, None
+        if self._deriver is not None:
+            self._deriver.stop(timeout=0)
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await asyncio.to_thread(self.close)
 
     async def __aenter__(self) -> UserModeler:

@@ -71,10 +71,15 @@ def call_llm(llm: LLMCallable, messages: ChatMessages, timeout: float) -> str:
         raise LLMError(f"the LLM call failed: {type(exc).__name__}: {exc}") from exc
 
 
+def is_async_callable(fn: object) -> bool:
+    """True for ``async def`` functions and objects whose ``__call__`` is one."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
+
+
 async def acall_llm(llm: LLMCallable, messages: ChatMessages, timeout: float) -> str:
     """Call ``llm`` from async code: awaited in the running loop when async, else in a thread."""
     try:
-        if inspect.iscoroutinefunction(llm) or inspect.iscoroutinefunction(getattr(llm, "__call__", None)):  # noqa: B004
+        if is_async_callable(llm):
             return _text(await asyncio.wait_for(_await(llm(messages)), timeout))  # type: ignore[arg-type]
         return await asyncio.wait_for(asyncio.to_thread(_invoke, llm, messages), timeout)
     except asyncio.TimeoutError:

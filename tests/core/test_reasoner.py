@@ -252,3 +252,30 @@ def test_forget_discards_pending_and_in_flight_batches(store_path: Path) -> None
 def test_worker_is_a_deriver(store_path: Path) -> None:
     with make(store_path, ScriptedLLM()) as m:
         assert isinstance(m._deriver, Deriver)
+
+
+async def test_async_llm_is_derived_by_a_task_in_the_callers_loop(store_path: Path) -> None:
+    import asyncio
+
+    responder = rules_responder(DIET)
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def allm(chat: list[dict[str, str]]) -> str:
+        loops.append(asyncio.get_running_loop())
+        await asyncio.sleep(0)
+        return responder(chat)
+
+    m = UserModeler(store_path, llm=allm, embedder=HashingEmbedder(), max_batch_age=0.05)
+    m._deriver.settings = type(m._deriver.settings)(batch_tokens=512, max_batch_age=0.05, interval=0.05)  # type: ignore[union-attr]
+    try:
+        await m.aobserve("ann", [{"role": "user", "content": "I'm vegetarian."}])
+        assert m._async_worker is not None and not m._async_worker.done()
+        for _ in range(400):
+            if (await m.auser_model("ann")).insights:
+                break
+            await asyncio.sleep(0.05)
+        assert [i.text for i in (await m.auser_model("ann")).insights] == ["Is vegetarian"]
+        assert loops and all(loop is asyncio.get_running_loop() for loop in loops)
+    finally:
+        await m.aclose()
+    assert m._async_worker is None
