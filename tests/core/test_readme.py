@@ -26,3 +26,10 @@ def test_readme_quickstart_runs_as_written(tmp_path: Path) -> None:
     assert "<user_context>" in out and "Allergic to peanuts" in out
     assert "['Name: Ann', 'Lives in Porto', 'Allergic to peanuts']" in out
     assert (tmp_path / "personal-store" / "chroma.sqlite3").exists()
+
+
+def test_readme_llm_example_runs_as_written(tmp_path: Path) -> None:
+    code = _block_after("<!-- llm-example")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-2:] == ["['Is vegetarian']", "1"]
