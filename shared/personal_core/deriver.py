@@ -20,6 +20,7 @@ from .reasoner import ChatMessages, LLMError, LLMReasoner, ReasonerInput, acall_
 from .repair import OutputError, RepairReport
 from .tokens import TokenCounter
 from .update import ModelUpdate
+from .worker import BackgroundThread
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,10 @@ Snapshot = Callable[[str, tuple[str, ...]], ReasonerInput | None]
 Apply = Callable[[Derived], bool]
 
 
-class Deriver:
+class Deriver(BackgroundThread):
     """Drives the durable :class:`DeriveQueue` through an :class:`LLMReasoner`."""
+
+    thread_name = "personal-deriver"
 
     def __init__(
         self,
@@ -75,48 +78,28 @@ class Deriver:
         apply: Apply,
         settings: DeriverSettings = DeriverSettings(),
     ) -> None:
+        super().__init__()
         self.queue = queue
         self.reasoner = reasoner
         self.counter = counter
         self.settings = settings
         self._snapshot = snapshot
         self._apply = apply
-        self._run_lock = threading.Lock()  # one batch at a time; the worker and flush() take turns
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._run_lock = threading.Lock()  # one batch at a time; the workers and flush() take turns
         self._async_workers = 0
 
-    # ------------------------------------------------------------------ worker
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="personal-deriver", daemon=True)
-            self._thread.start()
+    def _delay(self) -> float:
+        return self.settings.interval
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the worker after the batch in progress; pending work stays durable."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.settings.interval)
-            self._wake.clear()
-            if self._async_workers:
-                continue  # an event-loop task is deriving (async LLM in async use): stand aside
-            try:
-                self.schedule()
-                while not self._stop.is_set() and self.run_due(limit=1):
-                    pass
-            except Exception:
-                logger.exception("the deriver worker hit an unexpected error; it keeps running")
+    def _step(self) -> None:
+        if self._async_workers:
+            return  # an event-loop task is deriving (async LLM in async use): stand aside
+        try:
+            self.schedule()
+            while not self.stopping and self.run_due(limit=1):
+                pass
+        except Exception:
+            logger.exception("the deriver worker hit an unexpected error; it keeps running")
 
     # ------------------------------------------------------------------ steps
     def schedule(self, *, user_id: str | None = None, force: bool = False, now: float | None = None) -> int:
@@ -294,7 +277,7 @@ class Deriver:
         """The task worker for async use: drains the queue in the running event loop until :meth:`stop`."""
         self._async_workers += 1
         try:
-            while not self._stop.is_set():
+            while not self.stopping:
                 try:
                     await asyncio.to_thread(self.schedule)
                     await self.arun_due()

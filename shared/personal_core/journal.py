@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .locks import try_lock
 from .records import Record
+from .worker import BackgroundThread
 
 logger = logging.getLogger(__name__)
 
@@ -147,12 +148,14 @@ def coalesce(entries: Iterable[Entry]) -> tuple[list[Record], list[tuple[str, st
     return upserts, deletes
 
 
-class Flusher:
+class Flusher(BackgroundThread):
     """Background thread that drains a :class:`Journal` into a store's ``apply``.
 
     Failures are logged at WARNING and retried with exponential backoff; nothing is dropped. ``lock`` is
     held while a batch is applied, so callers can exclude the flusher (``forget`` does).
     """
+
+    thread_name = "personal-flusher"
 
     def __init__(
         self,
@@ -163,6 +166,7 @@ class Flusher:
         batch_entries: int = 512,
         max_backoff: float = 30.0,
     ) -> None:
+        super().__init__()
         self.journal = journal
         self._apply = apply
         self.interval = interval
@@ -170,17 +174,7 @@ class Flusher:
         self.max_backoff = max_backoff
         self.lock = threading.RLock()
         self.failures = 0
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="personal-flusher", daemon=True)
-            self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
+        self._backoff = interval
 
     def drain_once(self) -> int:
         """Move one batch to the store; returns how many entries moved. Raises what the store raised."""
@@ -198,27 +192,18 @@ class Flusher:
         while self.drain_once():
             pass
 
-    def _run(self) -> None:
-        backoff = self.interval
-        while not self._stop.is_set():
-            self._wake.wait(backoff)
-            self._wake.clear()
-            try:
-                while self.drain_once() and not self._stop.is_set():
-                    pass
-                backoff = self.interval
-            except Exception as exc:  # noqa: BLE001 - the flusher must survive any store failure
-                self.failures += 1
-                backoff = min(self.max_backoff, max(self.interval, backoff * 2))
-                logger.warning("writing the journal to Chroma failed (retrying in %.1fs): %s", backoff, exc)
+    def _delay(self) -> float:
+        return self._backoff
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the thread (pending entries stay in the journal for the next open)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+    def _step(self) -> None:
+        try:
+            while self.drain_once() and not self.stopping:
+                pass
+            self._backoff = self.interval
+        except Exception as exc:  # noqa: BLE001 - the flusher must survive any store failure
+            self.failures += 1
+            self._backoff = min(self.max_backoff, max(self.interval, self._backoff * 2))
+            logger.warning("writing the journal to Chroma failed (retrying in %.1fs): %s", self._backoff, exc)
 
 
 class ClientJournals:
