@@ -412,11 +412,8 @@ class UserModeler:
             "dropped_ids": report.dropped_ids,
             "refused_card": report.refused_card,
         }
-        added = set(report.added)
-        for record in records:
-            if record.id in added:
-                key = f"insights_added:{record.metadata['kind']}"
-                counts[key] = counts.get(key, 0) + 1
+        for kind in report.added_kinds:
+            counts[f"insights_added:{kind}"] = counts.get(f"insights_added:{kind}", 0) + 1
         return counts
 
     def _derive_now(self, user_id: str | None) -> None:

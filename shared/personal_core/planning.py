@@ -39,6 +39,7 @@ class PlanReport:
     """What planning did, for stats and logs."""
 
     added: list[str] = field(default_factory=list)
+    added_kinds: list[str] = field(default_factory=list)
     reinforced: list[str] = field(default_factory=list)
     superseded: list[str] = field(default_factory=list)
     dropped_evidence: int = 0
@@ -136,6 +137,7 @@ def plan_update(
         new_vectors[insight.id] = vector
         by_text[key] = insight.id
         report.added.append(insight.id)
+        report.added_kinds.append(insight.kind.value)
         if replaces is not None:
             old = changed.get(replaces) or current[replaces]
             changed[replaces] = old.model_copy(

@@ -85,82 +85,81 @@ class StoredMessage:
     seq: int
 
 
+def _pack(user_id: str, kind: str, data: dict[str, Any]) -> dict[str, Scalar]:
+    """Chroma metadata: ``user_id`` and ``type`` (filterable), everything else in one JSON field.
+
+    Chroma keeps one row per metadata key; packing makes loading a user ~40% faster (benchmarks/layout.py).
+    """
+    return {"user_id": user_id, "type": kind, "data": json.dumps(data, ensure_ascii=False, default=str)}
+
+
+def _unpack(record: Record) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(str(record.metadata.get("data", "{}")))
+    return data
+
+
 def message_to_record(stored: StoredMessage, embedding: npt.NDArray[np.float32]) -> Record:
     m = stored.message
-    return Record(
-        id=message_record_id(m.user_id, m.id),
-        user_id=m.user_id,
-        type=MSG,
-        document=m.content,
-        metadata={
-            "user_id": m.user_id,
-            "type": MSG,
-            "message_id": m.id,
-            "session_id": m.session_id,
-            "role": m.role.value,
-            "created_at": _ts(m.created_at),
-            "seq": stored.seq,
-            "meta_json": json.dumps(m.metadata, default=str, ensure_ascii=False),
-        },
-        embedding=embedding,
-    )
+    data = {
+        "message_id": m.id,
+        "session_id": m.session_id,
+        "role": m.role.value,
+        "created_at": _ts(m.created_at),
+        "seq": stored.seq,
+        "metadata": m.metadata,
+    }
+    return Record(message_record_id(m.user_id, m.id), m.user_id, MSG, m.content, _pack(m.user_id, MSG, data), embedding)
 
 
 def record_to_message(record: Record) -> StoredMessage:
-    md = record.metadata
-    message = Message(
-        id=str(md["message_id"]),
+    """Rebuild a stored message (trusted: it was validated before it was written)."""
+    data = _unpack(record)
+    message = Message.model_construct(
+        id=str(data["message_id"]),
         user_id=record.user_id,
-        session_id=str(md["session_id"]),
-        role=Role(str(md["role"])),
+        session_id=str(data["session_id"]),
+        role=Role(str(data["role"])),
         content=record.document,
-        created_at=_dt(md["created_at"]),
-        metadata=json.loads(str(md.get("meta_json", "{}"))),
+        created_at=_dt(data["created_at"]),
+        metadata=dict(data.get("metadata") or {}),
     )
-    return StoredMessage(message=message, seq=int(md["seq"]))
+    return StoredMessage(message=message, seq=int(data["seq"]))
 
 
 def insight_to_record(insight: Insight, embedding: npt.NDArray[np.float32]) -> Record:
-    return Record(
-        id=insight.id,
-        user_id=insight.user_id,
-        type=INS,
-        document=insight.text,
-        metadata={
-            "user_id": insight.user_id,
-            "type": INS,
-            "kind": insight.kind.value,
-            "confidence": float(insight.confidence),
-            "evidence_json": json.dumps(insight.evidence, ensure_ascii=False),
-            "level": insight.level.value,
-            "times_seen": insight.times_seen,
-            "created_at": _ts(insight.created_at),
-            "updated_at": _ts(insight.updated_at),
-            "valid_from": _ts(insight.valid_from),
-            "valid_to": _ts(insight.valid_to) if insight.valid_to else 0.0,
-            "superseded_by": insight.superseded_by or "",
-        },
-        embedding=embedding,
-    )
+    data = {
+        "kind": insight.kind.value,
+        "confidence": float(insight.confidence),
+        "evidence": insight.evidence,
+        "level": insight.level.value,
+        "times_seen": insight.times_seen,
+        "created_at": _ts(insight.created_at),
+        "updated_at": _ts(insight.updated_at),
+        "valid_from": _ts(insight.valid_from),
+        "valid_to": _ts(insight.valid_to) if insight.valid_to else None,
+        "superseded_by": insight.superseded_by,
+    }
+    return Record(insight.id, insight.user_id, INS, insight.text, _pack(insight.user_id, INS, data), embedding)
 
 
 def record_to_insight(record: Record) -> Insight:
-    md = record.metadata
-    valid_to = float(md.get("valid_to", 0.0) or 0.0)
-    return Insight(
+    """Rebuild an insight (trusted: it was validated before it was written)."""
+    data = _unpack(record)
+    valid_to = data.get("valid_to")
+    return Insight.model_construct(
         id=record.id,
         user_id=record.user_id,
-        kind=InsightKind(str(md["kind"])),
+        kind=InsightKind(str(data["kind"])),
         text=record.document,
-        confidence=float(md["confidence"]),
-        evidence=json.loads(str(md.get("evidence_json", "[]"))),
-        level=InsightLevel(str(md.get("level", "explicit"))),
-        times_seen=int(md.get("times_seen", 1)),
-        created_at=_dt(md["created_at"]),
-        updated_at=_dt(md["updated_at"]),
-        valid_from=_dt(md["valid_from"]),
+        confidence=float(data["confidence"]),
+        evidence=list(data.get("evidence") or []),
+        level=InsightLevel(str(data.get("level", "explicit"))),
+        times_seen=int(data.get("times_seen", 1)),
+        created_at=_dt(data["created_at"]),
+        updated_at=_dt(data["updated_at"]),
+        valid_from=_dt(data["valid_from"]),
         valid_to=_dt(valid_to) if valid_to else None,
-        superseded_by=str(md.get("superseded_by") or "") or None,
+        superseded_by=data.get("superseded_by") or None,
     )
 
 
