@@ -109,7 +109,8 @@ class UserModeler:
         cache_users: how many users' models stay in memory.
         journal_path: journal file (default: inside the store path; with a client, one journal per process
             under ``$PERSONAL_HOME/journals`` — journals left by a crashed process are replayed on open).
-        flush_interval: seconds between background moves of the journal to Chroma.
+        flush_interval: seconds between background moves of the journal to Chroma (the journal is durable and
+            reads overlay it, so this only delays when other processes see the writes in server mode).
         default_max_tokens: budget of :meth:`context` when none is given.
         batch_tokens / max_batch_age: an LLM batch forms at this much new user text (tokens) or when its
             oldest message waited this long (seconds), or on :meth:`flush`.
@@ -132,7 +133,7 @@ class UserModeler:
         shards: int | None = None,
         cache_users: int = 1024,
         journal_path: str | os.PathLike[str] | None = None,
-        flush_interval: float = 0.2,
+        flush_interval: float = 1.0,
         default_max_tokens: int = DEFAULT_MAX_TOKENS,
         packing: PackingPolicy | None = None,
         batch_tokens: int = 512,
