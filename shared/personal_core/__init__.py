@@ -9,7 +9,7 @@ Start with :class:`UserModeler`::
         print(modeler.context("ann", "what should I cook tonight?").text)
 """
 
-from .context import PackingPolicy
+from .context import CLOSE_TAG, OPEN_TAG, PackingPolicy
 from .embedding import CallableEmbedder, Embedder, HashingEmbedder, from_chroma_embedding_function
 from .errors import (
     ClosedError,
@@ -37,6 +37,8 @@ from .update import ModelUpdate, NewInsight, Supersession
 __version__ = "0.1.0"
 
 __all__ = [
+    "CLOSE_TAG",
+    "OPEN_TAG",
     "CallableEmbedder",
     "ClosedError",
     "ContextItem",

@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
@@ -256,6 +256,11 @@ class UserModeler:
             raise InvalidInputError(f"max_tokens must be a non-negative int, got {max_tokens!r}")
         return max_tokens
 
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._closed
+
     def _check_open(self) -> None:
         if self._closed:
             raise ClosedError("this UserModeler is closed")
@@ -482,14 +487,22 @@ class UserModeler:
         *,
         include_superseded: bool = False,
         include_messages: bool = True,
+        exclude_message_ids: Collection[str] = (),
+        exclude_sessions: Collection[str] = (),
     ) -> UserContext:
         """The user's model, relevant to ``query``, rendered within ``max_tokens`` (by the real counter).
 
         Card first, then the most relevant current insights, the summary, then raw message excerpts.
+        Messages already in the prompt (``exclude_message_ids``, or whole ``exclude_sessions`` such as the
+        current chat) are not quoted again.
         """
         uid = validate_user_id(user_id)
         if not isinstance(query, str):
             raise InvalidInputError(f"query must be a str, got {type(query).__name__}")
+        if isinstance(exclude_message_ids, str) or isinstance(exclude_sessions, str):
+            raise InvalidInputError("exclude_message_ids / exclude_sessions must be collections of str, not a str")
+        skip_ids = set(exclude_message_ids)
+        skip_sessions = set(exclude_sessions)
         budget = self._check_budget(self.default_max_tokens if max_tokens is None else max_tokens)
         query_terms = terms(query)
         query_vector = self.embedder.embed_query(query) if query.strip() else None
@@ -527,9 +540,13 @@ class UserModeler:
             if include_messages:
                 mcorpus, mids = state.message_corpus()
                 message_candidates = []
-                for index, score in rank(mcorpus, query_terms, query_vector)[:limit]:
+                for index, score in rank(mcorpus, query_terms, query_vector):
                     stored = state.messages[mids[index]]
+                    if stored.message.id in skip_ids or stored.message.session_id in skip_sessions:
+                        continue
                     message_candidates.append(self._message_candidate(state, stored, score))
+                    if len(message_candidates) >= limit:
+                        break
                 sections["message"] = message_candidates
             return pack(uid, query, sections, budget, self.counter, self.packing)
 
@@ -619,6 +636,16 @@ class UserModeler:
             doomed = [
                 message_record_id(uid, s.message.id) for s in state.messages.values() if s.message.session_id == session
             ]
+            self._write(state, [], doomed)
+            return len(doomed)
+
+    def delete_messages(self, user_id: str, message_ids: Collection[str]) -> int:
+        """Delete some of the user's messages by id (the user model is kept). Returns how many were deleted."""
+        uid = validate_user_id(user_id)
+        if isinstance(message_ids, str) or not all(isinstance(m, str) for m in message_ids):
+            raise InvalidInputError("message_ids must be a collection of str")
+        with self._user(uid) as state:
+            doomed = [message_record_id(uid, m) for m in set(message_ids) if m in state.messages]
             self._write(state, [], doomed)
             return len(doomed)
 
@@ -856,6 +883,10 @@ class UserModeler:
     async def amessages(self, user_id: str, session_id: str | None = None, limit: int | None = None) -> list[Message]:
         """Async :meth:`messages`."""
         return await asyncio.to_thread(self.messages, user_id, session_id, limit)
+
+    async def adelete_messages(self, user_id: str, message_ids: Collection[str]) -> int:
+        """Async :meth:`delete_messages`."""
+        return await asyncio.to_thread(self.delete_messages, user_id, message_ids)
 
     async def adelete_session(self, user_id: str, session_id: str) -> int:
         """Async :meth:`delete_session`."""

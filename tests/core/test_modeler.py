@@ -190,3 +190,21 @@ async def test_async_twins(modeler: UserModeler) -> None:
     assert (await modeler.aexport("ann"))["messages"]
     await modeler.aforget("ann")
     assert (await modeler.aexport("ann"))["insights"] == []
+
+
+def test_context_can_exclude_messages_already_in_the_prompt(modeler: UserModeler) -> None:
+    modeler.observe("ann", [{"id": "old", "role": "user", "content": "I love kayaking trips."}], session_id="s1")
+    modeler.observe("ann", [{"id": "now", "role": "user", "content": "kayaking again tomorrow"}], session_id="s2")
+    quoted = {i.id for i in modeler.context("ann", "kayaking", max_tokens=500).items if i.source == "message"}
+    assert quoted == {"old", "now"}
+    by_id = modeler.context("ann", "kayaking", max_tokens=500, exclude_message_ids=["now"])
+    assert {i.id for i in by_id.items if i.source == "message"} == {"old"}
+    by_session = modeler.context("ann", "kayaking", max_tokens=500, exclude_sessions=["s1"])
+    assert {i.id for i in by_session.items if i.source == "message"} == {"now"}
+
+
+def test_delete_messages_and_closed_flag(modeler: UserModeler) -> None:
+    modeler.observe("ann", [{"id": f"d{i}", "role": "user", "content": f"note {i}"} for i in range(3)])
+    assert modeler.delete_messages("ann", ["d1", "missing"]) == 1
+    assert [m.id for m in modeler.messages("ann")] == ["d0", "d2"]
+    assert not modeler.closed
