@@ -137,8 +137,11 @@ def pack(
     if max_tokens > frame_tokens:
         for c in sections.get("card", ()):
             try_add(c, max_tokens)
+        insights = sections.get("insight", ())
+        if insights:  # the best insight may use the whole budget: a small budget never holds only raw excerpts
+            try_add(insights[0], max_tokens)
         insight_limit = used + int((max_tokens - used) * policy.insight_share)
-        for c in sections.get("insight", ()):
+        for c in insights:
             try_add(c, insight_limit)
         for c in sections.get("summary", ()):
             try_add(c, max_tokens)
