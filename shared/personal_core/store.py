@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any, ClassVar
@@ -250,12 +251,20 @@ class ChromaStore:
 
     def load_user(self, user_id: str) -> list[Record]:
         """Every record of ``user_id`` (one filtered ``get`` on the user's shard)."""
-        try:
-            got = self._collection(self.shard_of(user_id)).get(
-                where={"user_id": user_id}, include=["documents", "metadatas", "embeddings"]
-            )
-        except Exception as exc:
-            raise StoreError(f"loading a user from Chroma failed: {exc}") from exc
+        got: Any = None
+        for attempt, delay in enumerate((0.05, 0.2, 0.5, None)):
+            try:
+                got = self._collection(self.shard_of(user_id)).get(
+                    where={"user_id": user_id}, include=["documents", "metadatas", "embeddings"]
+                )
+                break
+            except Exception as exc:
+                # A Chroma server occasionally answers "Error creating hnsw segment reader: Nothing found on
+                # disk" for a moment (seen with chromadb 1.5.9 under write load): transient, so retry.
+                if delay is None:
+                    raise StoreError(f"loading a user from Chroma failed after {attempt + 1} tries: {exc}") from exc
+                logger.warning("loading a user from Chroma failed (retrying in %.2fs): %s", delay, exc)
+                time.sleep(delay)
         embeddings = got.get("embeddings")
         records: list[Record] = []
         for i, record_id in enumerate(got["ids"]):

@@ -67,3 +67,26 @@ def test_journal_of_a_killed_client_process_is_replayed(
         assert [x.id for x in m.messages("ann")] == [f"k{i}" for i in range(10)]
         assert len(m.user_model("ann").insights) == 10
     assert not list((personal_home / "journals").rglob("*.sqlite3")), "replayed journals are removed"
+
+
+def test_transient_load_errors_are_retried_then_typed(http_client: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from personal_core import StoreError
+    from personal_core import store as store_module
+
+    monkeypatch.setattr(store_module.time, "sleep", lambda s: None)
+    with UserModeler(client=http_client, embedder=HashingEmbedder(), namespace=_namespace(), shards=2) as m:
+        collection = m._store._collection(m._store.shard_of("ann"))
+        real_get = type(collection).get
+        failures = iter([True, True])
+
+        def flaky_get(self: object, *args: object, **kwargs: object) -> object:
+            if next(failures, False):
+                raise RuntimeError("Error creating hnsw segment reader: Nothing found on disk")
+            return real_get(self, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(type(collection), "get", flaky_get)
+        assert m.observe("ann", [{"role": "user", "content": "I love tea."}])  # loaded after two retries
+        m._states.clear()
+        failures = iter([True] * 10)
+        with pytest.raises(StoreError, match="after 4 tries"):
+            m.context("ann", "tea")
