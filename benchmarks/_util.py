@@ -70,6 +70,17 @@ def peak_rss_mb() -> float:
     return round(peak / divisor, 1)
 
 
+def current_rss_mb() -> float | None:
+    """Current resident set size in MiB (Linux ``/proc``; None elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
 def environment() -> dict[str, Any]:
     """Versions and machine facts recorded next to the figures."""
     import chromadb
