@@ -29,8 +29,11 @@ from .model import (
     Role,
     UserContext,
     UserModel,
+    validate_session_id,
+    validate_user_id,
 )
 from .modeler import Reasoner, SearchHit, UserModeler
+from .reasoner import LLMError, LLMReasoner, is_derivation_prompt
 from .tokens import EstimateCounter, TiktokenCounter, TokenCounter, default_counter
 from .update import ModelUpdate, NewInsight, Supersession
 
@@ -51,6 +54,8 @@ __all__ = [
     "InsightKind",
     "InsightLevel",
     "InvalidInputError",
+    "LLMError",
+    "LLMReasoner",
     "Message",
     "ModelUpdate",
     "NewInsight",
@@ -70,4 +75,7 @@ __all__ = [
     "__version__",
     "default_counter",
     "from_chroma_embedding_function",
+    "is_derivation_prompt",
+    "validate_session_id",
+    "validate_user_id",
 ]

@@ -90,6 +90,22 @@ async def acall_llm(llm: LLMCallable, messages: ChatMessages, timeout: float) ->
         raise LLMError(f"the LLM call failed: {type(exc).__name__}: {exc}") from exc
 
 
+def is_derivation_prompt(messages: Sequence[dict[str, str]]) -> bool:
+    """True when ``messages`` is a derivation prompt of :class:`LLMReasoner` (it expects a ``ModelUpdate`` as JSON).
+
+    LLM adapters use it to switch on structured output only for these calls (not for ``ask``).
+    """
+    return (
+        bool(messages)
+        and messages[0].get("role") == "system"
+        and messages[0].get("content", "").startswith(DERIVE_MARKER)
+    )
+
+
+#: How every derivation system prompt starts.
+DERIVE_MARKER = prompts.DERIVE_SYSTEM[:48]
+
+
 @dataclass(frozen=True)
 class ReasonerInput:
     """What the reasoner sees for one batch: the current model (card, summary, related insights) and messages."""
