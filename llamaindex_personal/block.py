@@ -19,7 +19,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.memory.memory import BaseMemoryBlock
 from llama_index.core.utils import get_tokenizer
 
-from personal_core import InvalidInputError, UserModeler
+from personal_core import InvalidInputError, UserModeler, validate_session_id, validate_user_id
 
 from ._messages import check_messages, is_context_message, query_of
 from ._modelers import resolve_modeler
@@ -67,7 +67,9 @@ class PersonalMemoryBlock(BaseMemoryBlock[str]):
         session = data.get("session_id")
         if session is not None and not isinstance(session, str):
             raise InvalidInputError(f"session_id must be a str, got {type(session).__name__}")
-        modeler.messages(uid, session, limit=0)  # the core's checks of user_id and session_id
+        validate_user_id(uid)
+        if session is not None:
+            validate_session_id(session)
         fields: dict[str, Any] = {**data, "user_id": uid}
         super().__init__(**fields)
         self._modeler = modeler

@@ -22,7 +22,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr, SerializeAsAny,
 from llama_index.core.memory.types import BaseMemory
 from llama_index.core.storage.chat_store.base import BaseChatStore
 
-from personal_core import InvalidInputError, Message, UserModeler
+from personal_core import InvalidInputError, Message, UserModeler, validate_session_id, validate_user_id
 
 from ._messages import (
     ID_KEY,
@@ -224,7 +224,8 @@ class PersonalChatMemoryBuffer(BaseMemory):
             if value is not None and not isinstance(value, str):
                 raise InvalidInputError(f"{name} must be a str, got {type(value).__name__}")
         session = session_id or chat_store_key or DEFAULT_SESSION
-        modeler.messages(uid, session, limit=0)  # the core's checks of user_id and session_id
+        validate_user_id(uid)
+        validate_session_id(session)
         fields: dict[str, Any] = {
             "user_id": uid,
             "session_id": session,

@@ -10,7 +10,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from personal_core import InsightKind, InvalidInputError, SearchHit, UserModeler
+from personal_core import InsightKind, InvalidInputError, SearchHit, UserModeler, validate_user_id
 
 from ._modelers import resolve_modeler
 from .buffer import check_int, check_user_id
@@ -87,7 +87,7 @@ class PersonalRetriever(BaseRetriever):
         if not isinstance(include_superseded, bool):
             raise InvalidInputError("include_superseded must be a bool")
         self.include_superseded = include_superseded
-        modeler.messages(self.user_id, limit=0)  # the core's checks of user_id
+        validate_user_id(self.user_id)
         self._modeler = modeler
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
