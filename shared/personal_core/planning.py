@@ -72,9 +72,10 @@ def plan_update(
     """
     report = PlanReport()
     batch_ids = {m.id: m for m in batch}
-    current = {i.id: i for i in state.insights.values() if i.is_current}
+    index = state.dedupe_index()
+    current = index.current
     changed: dict[str, Insight] = {}
-    by_text = {normalise(i.text): i.id for i in current.values()}
+    by_text = dict(index.by_text)  # extended below with this batch's new insights
 
     def evidence_of(new: NewInsight) -> list[str]:
         kept = [e for e in dict.fromkeys(new.evidence) if e in batch_ids]
@@ -94,8 +95,8 @@ def plan_update(
     vectors = embed([p.text for p, _ in proposals]) if proposals else np.zeros((0, state.dimension), np.float32)
     new_vectors: dict[str, npt.NDArray[np.float32]] = {}
 
-    current_ids = list(current)
-    matrix = np.stack([state.insight_vectors[i] for i in current_ids]) if current_ids else None
+    current_ids = index.ids
+    matrix = index.matrix
 
     for (proposal, replaces), vector in zip(proposals, vectors, strict=True):
         evidence = evidence_of(proposal)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,11 +73,18 @@ class Corpus:
     priors: npt.NDArray[np.float64]
 
     @classmethod
-    def build(cls, ids: list[str], texts: Sequence[str], matrix: FloatArray, priors: Sequence[float]) -> Corpus:
+    def build(
+        cls,
+        ids: list[str],
+        texts: Sequence[str],
+        matrix: FloatArray,
+        priors: Sequence[float],
+        tokenize: Callable[[str], Sequence[str]] = terms,
+    ) -> Corpus:
         return cls(
             ids=ids,
             matrix=matrix,
-            lexical=LexicalIndex.build([terms(t) for t in texts]),
+            lexical=LexicalIndex.build([tokenize(t) for t in texts]),
             priors=np.asarray(priors, dtype=np.float64),
         )
 

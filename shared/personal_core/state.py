@@ -26,8 +26,20 @@ from .records import (
     record_to_message,
     record_to_profile,
 )
+from .text import terms
 
 DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class DedupeIndex:
+    """A snapshot (at ``version``) of the current insights, for duplicate detection. Treat as read-only."""
+
+    version: int
+    current: dict[str, Insight]
+    by_text: dict[str, str]
+    ids: list[str]
+    matrix: npt.NDArray[np.float32] | None
 
 
 @dataclass
@@ -47,9 +59,12 @@ class UserState:
     evicted: bool = False
     loaded: bool = False
     version: int = 0
+    insights_version: int = 0  # bumped only when insights change: their caches survive message writes
     _corpora: dict[str, tuple[int, Corpus, list[str]]] = field(default_factory=dict, repr=False)
     tokens: dict[str, int] = field(default_factory=dict, repr=False)
     excerpts: dict[str, str] = field(default_factory=dict, repr=False)
+    _terms: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _dedupe: DedupeIndex | None = field(default=None, repr=False)
     _memo: dict[str, tuple[int, dict[str, tuple[str, ...]]]] = field(default_factory=dict, repr=False)
 
     def apply(self, upserts: Iterable[Record], deletes: Iterable[str] = ()) -> None:
@@ -66,6 +81,7 @@ class UserState:
                 insight = record_to_insight(record)
                 self.insights[insight.id] = insight
                 self.insight_vectors[insight.id] = record.embedding
+                self.insights_version += 1
             elif record.type == USR:
                 self.profile = record_to_profile(record)
                 self.has_profile = True
@@ -74,8 +90,9 @@ class UserState:
             if message_id is not None:
                 self.messages.pop(message_id, None)
                 self.message_vectors.pop(message_id, None)
-            self.insights.pop(record_id, None)
-            self.insight_vectors.pop(record_id, None)
+            if self.insights.pop(record_id, None) is not None:
+                self.insight_vectors.pop(record_id, None)
+                self.insights_version += 1
         self.version += 1
 
     def reset(self) -> None:
@@ -91,18 +108,20 @@ class UserState:
             self._corpora,
             self.tokens,
             self.excerpts,
+            self._terms,
         ):
             holder.clear()
         self.version += 1
+        self.insights_version += 1
 
     def card_evidence(self) -> dict[str, tuple[str, ...]]:
         """Evidence of current insights by normalised text (card entries borrow it); cached per version."""
         cached = self._memo.get("card_evidence")
-        if cached is None or cached[0] != self.version:
+        if cached is None or cached[0] != self.insights_version:
             from .planning import normalise
 
             value = {normalise(i.text): tuple(i.evidence) for i in self.insights.values() if i.is_current}
-            cached = (self.version, value)
+            cached = (self.insights_version, value)
             self._memo["card_evidence"] = cached
         return cached[1]
 
@@ -116,23 +135,24 @@ class UserState:
             user_id=self.user_id, card=list(self.profile.card), summary=self.profile.summary, insights=insights
         )
 
-    def _reference_time(self) -> float:
-        """The newest timestamp held (recency is relative to the data, so ranking is deterministic)."""
-        newest = [i.updated_at.timestamp() for i in self.insights.values()]
-        newest += [s.message.created_at.timestamp() for s in self.messages.values()]
-        return max(newest, default=0.0)
+    def _newest_insight_time(self) -> float:
+        """Recency of insights is relative to the newest insight (deterministic, independent of the clock)."""
+        return max((i.updated_at.timestamp() for i in self.insights.values()), default=0.0)
+
+    def _newest_message_time(self) -> float:
+        return max((s.message.created_at.timestamp() for s in self.messages.values()), default=0.0)
 
     def insight_corpus(self, include_superseded: bool = False) -> tuple[Corpus, list[str]]:
         """Ranking corpus over current (or all) insights, and the insight ids in corpus order."""
         key = "insights-all" if include_superseded else "insights"
         cached = self._corpora.get(key)
-        if cached is not None and cached[0] == self.version:
+        if cached is not None and cached[0] == self.insights_version:
             return cached[1], cached[2]
         chosen = sorted(
             (i for i in self.insights.values() if include_superseded or i.is_current),
             key=lambda i: (i.created_at, i.id),
         )
-        now = self._reference_time()
+        now = self._newest_insight_time()
         corpus = self._build(
             [i.id for i in chosen],
             [i.text for i in chosen],
@@ -140,7 +160,7 @@ class UserState:
             [insight_prior(i.confidence, i.times_seen, (now - i.updated_at.timestamp()) / DAY) for i in chosen],
         )
         ids = [i.id for i in chosen]
-        self._corpora[key] = (self.version, corpus, ids)
+        self._corpora[key] = (self.insights_version, corpus, ids)
         return corpus, ids
 
     def message_corpus(self) -> tuple[Corpus, list[str]]:
@@ -149,7 +169,7 @@ class UserState:
         if cached is not None and cached[0] == self.version:
             return cached[1], cached[2]
         chosen = [s for s in self.ordered_messages() if s.message.role.value != "system"]
-        now = self._reference_time()
+        now = self._newest_message_time()
         ids = [s.message.id for s in chosen]
         corpus = self._build(
             ids,
@@ -172,4 +192,28 @@ class UserState:
             if ids
             else np.zeros((0, self.dimension), dtype=np.float32)
         )
-        return Corpus.build(ids, texts, matrix, priors)
+        return Corpus.build(ids, texts, matrix, priors, tokenize=self._terms_of)
+
+    def _terms_of(self, text: str) -> list[str]:
+        """Tokenised ``text``, cached: corpora are rebuilt after every write, texts rarely change."""
+        cached = self._terms.get(text)
+        if cached is None:
+            cached = terms(text)
+            self._terms[text] = cached
+        return cached
+
+    def dedupe_index(self) -> DedupeIndex:
+        """Current insights by id and by normalised text, and their vectors: what planning compares against."""
+        if self._dedupe is None or self._dedupe.version != self.insights_version:
+            from .planning import normalise
+
+            current = {i.id: i for i in self.insights.values() if i.is_current}
+            ids = list(current)
+            self._dedupe = DedupeIndex(
+                version=self.insights_version,
+                current=current,
+                by_text={normalise(i.text): i.id for i in current.values()},
+                ids=ids,
+                matrix=np.stack([self.insight_vectors[i] for i in ids]) if ids else None,
+            )
+        return self._dedupe
