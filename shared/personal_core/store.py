@@ -97,6 +97,11 @@ def _no_telemetry() -> Any:
     return Settings(anonymized_telemetry=False)
 
 
+def http_client(host: str, port: int) -> Any:
+    """A ``chromadb.HttpClient`` for a Chroma server, with telemetry off."""
+    return _chroma().HttpClient(host=host, port=port, settings=_no_telemetry())
+
+
 CHROMA_DEFAULT_EMBEDDER = "chroma:default:all-MiniLM-L6-v2"
 
 
