@@ -5,7 +5,8 @@ so writes are first committed to this journal and a :class:`Flusher` thread move
 coalesced batches. Journal rows are removed only after Chroma accepted them, and every row is an absolute
 record state (never an increment), so replaying a row after a crash is harmless.
 
-Deleted rows are overwritten (``secure_delete``), so erased users' text does not linger in free pages.
+Deleted rows are overwritten (``secure_delete``), so erased users' text does not linger in free pages;
+:meth:`Journal.scrub` also truncates the SQLite WAL file, which still holds old page images until a checkpoint.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,30 @@ class Journal:
             ).fetchall()
         return [self._entry(*row) for row in rows]
 
+    def prepend(self, records: Sequence[Record], *, chunk: int = 500) -> list[int]:
+        """Journal ``records`` as upserts ordered *before* every pending entry (one transaction); returns seqs.
+
+        Used to keep a durable copy of records that are about to be rewritten in Chroma: replayed after a crash,
+        they come first, so newer pending writes of the same records still win.
+        """
+        by_user: dict[str, list[Record]] = {}
+        for record in records:
+            by_user.setdefault(record.user_id, []).append(record)
+        rows = [
+            (user_id, json.dumps({"upserts": [r.to_json() for r in group[i : i + chunk]]}, ensure_ascii=False))
+            for user_id, group in by_user.items()
+            for i in range(0, len(group), chunk)
+        ]
+        with self.transaction() as db:
+            lowest = int(db.execute("SELECT COALESCE(MIN(seq), 1) FROM entries").fetchone()[0])
+            first = min(lowest, 1) - len(rows)
+            seqs = [first + i for i in range(len(rows))]
+            db.executemany(
+                "INSERT INTO entries(seq, user_id, payload) VALUES (?, ?, ?)",
+                [(seq, user_id, payload) for seq, (user_id, payload) in zip(seqs, rows, strict=True)],
+            )
+        return seqs
+
     def ack(self, seqs: Iterable[int]) -> None:
         """Remove entries that reached Chroma."""
         with self._lock:
@@ -124,6 +149,19 @@ class Journal:
             if also is not None:
                 also(db)
             return count
+
+    def scrub(self) -> None:
+        """Rewrite the file without free space and truncate the WAL: no deleted row survives on disk.
+
+        ``secure_delete`` zeroes deleted rows in the pages it writes, but the WAL still holds earlier images
+        of those pages until it is checkpointed; VACUUM also drops the (zeroed) free pages. Cost grows with the
+        pending entries, normally few.
+        """
+        with self._lock:
+            self._db.execute("VACUUM")
+            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise sqlite3.OperationalError(f"the journal {self.file} is in use elsewhere: its WAL was not truncated")
 
     def pending(self) -> int:
         """Number of entries not yet in Chroma."""

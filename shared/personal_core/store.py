@@ -17,7 +17,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 DEFAULT_SHARDS = 32
 LOCK_FILE = ".personal.lock"
+CHROMA_SQLITE = "chroma.sqlite3"  # Chroma's SQLite file inside a persistent directory
 
 
 def personal_home() -> Path:
@@ -83,6 +85,56 @@ class _ProcessLock:
         with self._guard:
             self._held.discard(self.key)
             self._handle.close()  # closing the descriptor releases the flock
+
+
+class _SharedLock:
+    """Many holders of :meth:`shared` or one of :meth:`exclusive` (writer-preferring; the exclusive holder may
+    also enter :meth:`shared`). Every Chroma call of a store is shared; an erasure's shard rebuild is exclusive.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writers_waiting = 0
+        self._owner: int | None = None
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        if self._owner == threading.get_ident():
+            yield
+            return
+        with self._cond:
+            while self._owner is not None or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        me = threading.get_ident()
+        if self._owner == me:
+            yield
+            return
+        with self._cond:
+            self._writers_waiting += 1
+            try:
+                while self._owner is not None or self._readers:
+                    self._cond.wait()
+            finally:
+                self._writers_waiting -= 1
+            self._owner = me
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._owner = None
+                self._cond.notify_all()
 
 
 def _chroma() -> Any:
@@ -160,6 +212,8 @@ class ChromaStore:
         self.namespace = namespace
         self._collections: dict[int, Any] = {}
         self._collections_lock = threading.Lock()
+        self._access = _SharedLock()
+        self.scrub_on_close = False  # set by an erasure: zero the HNSW files' unused capacity again on close
         self.shards = DEFAULT_SHARDS
         self.embedder_name = ""
         self.dimension = 0
@@ -259,9 +313,10 @@ class ChromaStore:
         got: Any = None
         for attempt, delay in enumerate((0.05, 0.2, 0.5, None)):
             try:
-                got = self._collection(self.shard_of(user_id)).get(
-                    where={"user_id": user_id}, include=["documents", "metadatas", "embeddings"]
-                )
+                with self._access.shared():
+                    got = self._collection(self.shard_of(user_id)).get(
+                        where={"user_id": user_id}, include=["documents", "metadatas", "embeddings"]
+                    )
                 break
             except Exception as exc:
                 # A Chroma server occasionally answers "Error creating hnsw segment reader: Nothing found on
@@ -270,17 +325,20 @@ class ChromaStore:
                     raise StoreError(f"loading a user from Chroma failed after {attempt + 1} tries: {exc}") from exc
                 logger.warning("loading a user from Chroma failed (retrying in %.2fs): %s", delay, exc)
                 time.sleep(delay)
+        # defence in depth: never hand out another user's record
+        return [r for r in self._records(got) if r.metadata.get("user_id") == user_id]
+
+    def _records(self, got: Any) -> list[Record]:
+        """Records from a Chroma ``get`` result (documents, metadatas, embeddings included)."""
         embeddings = got.get("embeddings")
         records: list[Record] = []
         for i, record_id in enumerate(got["ids"]):
             metadata = dict(got["metadatas"][i] or {})
-            if metadata.get("user_id") != user_id:  # defence in depth: never hand out another user's record
-                continue
             vector = np.asarray(embeddings[i], dtype=np.float32) if embeddings is not None else None
             records.append(
                 Record(
                     id=record_id,
-                    user_id=user_id,
+                    user_id=str(metadata.get("user_id", "")),
                     type=str(metadata.get("type", "")),
                     document=got["documents"][i] or "",
                     metadata=metadata,
@@ -294,24 +352,31 @@ class ChromaStore:
         by_shard: dict[int, list[Record]] = {}
         for record in upserts:
             by_shard.setdefault(self.shard_of(record.user_id), []).append(record)
-        chunk = max(1, min(4000, self._max_batch()))
-        for shard, records in by_shard.items():
-            collection = self._collection(shard)
-            for start in range(0, len(records), chunk):
-                part = records[start : start + chunk]
-                collection.upsert(
-                    ids=[r.id for r in part],
-                    documents=[r.document for r in part],
-                    metadatas=[r.metadata for r in part],
-                    embeddings=np.stack([np.asarray(r.embedding, dtype=np.float32) for r in part]),
-                )
         delete_by_shard: dict[int, list[str]] = {}
         for user_id, record_id in deletes:
             delete_by_shard.setdefault(self.shard_of(user_id), []).append(record_id)
-        for shard, ids in delete_by_shard.items():
-            collection = self._collection(shard)
-            for start in range(0, len(ids), chunk):
-                collection.delete(ids=ids[start : start + chunk])
+        with self._access.shared():
+            for shard, records in by_shard.items():
+                self._upsert(self._collection(shard), records)
+            chunk = self._chunk()
+            for shard, ids in delete_by_shard.items():
+                collection = self._collection(shard)
+                for start in range(0, len(ids), chunk):
+                    collection.delete(ids=ids[start : start + chunk])
+
+    def _chunk(self) -> int:
+        return max(1, min(4000, self._max_batch()))
+
+    def _upsert(self, collection: Any, records: Sequence[Record]) -> None:
+        chunk = self._chunk()
+        for start in range(0, len(records), chunk):
+            part = records[start : start + chunk]
+            collection.upsert(
+                ids=[r.id for r in part],
+                documents=[r.document for r in part],
+                metadatas=[r.metadata for r in part],
+                embeddings=np.stack([np.asarray(r.embedding, dtype=np.float32) for r in part]),
+            )
 
     def _max_batch(self) -> int:
         try:
@@ -320,19 +385,66 @@ class ChromaStore:
             return 1000
 
     def delete_user(self, user_id: str) -> None:
-        """Delete every record of ``user_id`` from Chroma."""
-        self._collection(self.shard_of(user_id)).delete(where={"user_id": user_id})
+        """Delete every record of ``user_id`` from Chroma (gone from every read; see :mod:`.erasure` for disk)."""
+        with self._access.shared():
+            self._collection(self.shard_of(user_id)).delete(where={"user_id": user_id})
+
+    # ----------------------------------------------------------------- erasure (embedded stores)
+    @property
+    def sqlite_file(self) -> Path | None:
+        """Chroma's SQLite file of an embedded store (None for a server)."""
+        return self.path / CHROMA_SQLITE if self.path is not None else None
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold off every other Chroma call of this store (loads, writes) while the caller rewrites a shard."""
+        with self._access.exclusive():
+            yield
+
+    def shard_records(self, shard: int) -> list[Record]:
+        """Every record of one shard, with documents, metadata and embeddings."""
+        with self._access.shared():
+            got = self._collection(shard).get(include=["documents", "metadatas", "embeddings"])
+        return self._records(got)
+
+    def recreate_shard(self, shard: int, records: Sequence[Record]) -> str:
+        """Drop the shard's collection and create it again holding only ``records``; returns the dropped id.
+
+        Dropping the collection (not deleting records) is what takes deleted vectors out of the HNSW files and
+        Chroma's log. Call it inside :meth:`exclusive`, with ``records`` saved durably first (the journal).
+        """
+        name = f"{self.namespace}-shard-{shard:04d}"
+        with self._access.exclusive():
+            old = str(self._collection(shard).id)
+            with self._collections_lock:
+                self._collections.pop(shard, None)
+            self._client.delete_collection(name)
+            self._upsert(self._collection(shard), records)
+        return old
 
     def user_ids(self) -> list[str]:
         """All user ids with at least one record (scans profile records; for tools, not the hot path)."""
         users: set[str] = set()
-        for shard in range(self.shards):
-            got = self._collection(shard).get(where={"type": "usr"}, include=["metadatas"])
-            users.update(str(m["user_id"]) for m in got["metadatas"] or [] if m and "user_id" in m)
+        with self._access.shared():
+            for shard in range(self.shards):
+                got = self._collection(shard).get(where={"type": "usr"}, include=["metadatas"])
+                users.update(str(m["user_id"]) for m in got["metadatas"] or [] if m and "user_id" in m)
         return sorted(users)
 
     def close(self) -> None:
-        """Release the single-writer lock. The Chroma client itself is left to Chroma's own lifecycle."""
+        """Release the single-writer lock. The Chroma client itself is left to Chroma's own lifecycle.
+
+        After an erasure in this process, first zero the HNSW files' unused capacity once more: an index
+        persisted since then may have carried freed memory of this process (see :mod:`.erasure`).
+        """
+        if self.scrub_on_close and self.path is not None:
+            from .erasure import zero_unused_hnsw_capacity
+
+            try:
+                with self._access.exclusive():
+                    zero_unused_hnsw_capacity(self.path)
+            except OSError as exc:
+                logger.error("could not zero the unused capacity of the HNSW files on close: %s", exc)
         self._collections.clear()
         if self._lock is not None:
             self._lock.release()
