@@ -1,4 +1,10 @@
-"""Shared fixtures. Every test runs offline (pytest-socket refuses non-loopback sockets)."""
+"""Shared fixtures. Every test runs offline (pytest-socket refuses non-loopback sockets).
+
+Backends: a module marked ``pytestmark = pytest.mark.both_backends`` runs each of its tests that uses the
+``backend`` fixture (directly, or through ``modeler`` / the LangChain ``memory``) twice: ``test_x[embedded]`` on a
+store in the test's temp dir and ``test_x[server]`` through ``HttpClient`` on one shared ``chroma run`` server,
+in a namespace of its own (its collections are deleted at teardown). Unmarked tests get the embedded backend.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +14,99 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from personal_core import HashingEmbedder, UserModeler, default_counter
 from personal_core.tokens import TiktokenCounter
 
+BACKENDS = ("embedded", "server")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_backends: run the tests using the `backend` fixture embedded and against a Chroma server"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_backends"):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+class Backend:
+    """Where a test's stores live: ``where(name)`` gives the store arguments of ``UserModeler``/``PersonalMemory``.
+
+    Embedded: ``{"path": tmp_path / name}``. Server: ``{"client": HttpClient, "namespace": <test prefix>-<name>}``,
+    so opening the same ``name`` again reopens the same store (a reopen on the server, as another process would).
+    In both modes the journals stay inside the test's temp dir (``$PERSONAL_HOME`` is per test).
+    """
+
+    def __init__(self, kind: str, tmp_path: Path, client: Any = None) -> None:
+        self.kind = kind
+        self._tmp_path = tmp_path
+        self._client = client
+        self._prefix = "t" + uuid.uuid4().hex[:12]
+        self._opened: list[UserModeler] = []
+
+    @property
+    def server(self) -> bool:
+        return self.kind == "server"
+
+    @property
+    def client(self) -> Any:
+        """The test's ``HttpClient`` (server backend only)."""
+        assert self.server, "the embedded backend has no client"
+        return self._client
+
+    def where(self, name: str = "store") -> dict[str, Any]:
+        if self.server:
+            return {"client": self.client, "namespace": f"{self._prefix}-{name}"}
+        return {"path": self._tmp_path / name}
+
+    def modeler(self, name: str = "store", **options: Any) -> UserModeler:
+        """A ``UserModeler`` on store ``name`` (closed at teardown if the test did not close it)."""
+        opened = UserModeler(**self.where(name), **options)
+        self._opened.append(opened)
+        return opened
+
+    def teardown(self) -> None:
+        for opened in self._opened:
+            opened.close()
+        if self.server:
+            client = self.client
+            for collection in client.list_collections():
+                if collection.name.startswith(f"{self._prefix}-"):
+                    client.delete_collection(collection.name)
+
+    def __repr__(self) -> str:
+        return self.kind
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """The store backend of the test: embedded unless its module is marked ``both_backends`` (then both)."""
+    kind = getattr(request, "param", "embedded")
+    assert kind in BACKENDS
+    client = request.getfixturevalue("http_client") if kind == "server" else None  # starts the server once
+    chosen = Backend(kind, tmp_path, client)
+    yield chosen
+    chosen.teardown()
+
 
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
+    """An embedded store's directory (for tests of embedded-only behaviour)."""
     return tmp_path / "store"
 
 
 @pytest.fixture
-def modeler(store_path: Path) -> Iterator[UserModeler]:
-    with UserModeler(store_path, embedder=HashingEmbedder(), shards=4) as m:
+def modeler(backend: Backend) -> Iterator[UserModeler]:
+    with backend.modeler(embedder=HashingEmbedder(), shards=4) as m:
         yield m
 
 

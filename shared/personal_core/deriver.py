@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .queue import PENDING, Batch, DeriveQueue, plan_batches
 from .reasoner import ChatMessages, LLMError, LLMReasoner, ReasonerInput, acall_llm, call_llm
-from .repair import OutputError, RepairReport
+from .repair import MAX_REPLY_CHARS, OutputError, RepairReport
 from .tokens import TokenCounter
 from .update import ModelUpdate
 from .worker import BackgroundThread
@@ -170,18 +170,27 @@ class Deriver(BackgroundThread):
             if isinstance(reply, LLMError):
                 error = str(reply)
                 break
-            output_tokens += self.counter.count(reply)
+            output_tokens += self._reply_tokens(reply)
             try:
                 update, report = self.reasoner.parse(reply, prepared, self.counter)
-            except OutputError as exc:
-                error = f"unusable reply: {exc}"
+            except Exception as exc:  # noqa: BLE001 - OutputError, or anything odd data makes repair raise
+                detail = str(exc) if isinstance(exc, OutputError) else f"{type(exc).__name__}: {exc}"
+                error = f"unusable reply: {detail}"
                 if attempt == 0:
-                    conversation = self.reasoner.reask(prepared, reply, str(exc))
+                    conversation = self.reasoner.reask(prepared, reply, detail)
                 continue
             if report.total():
                 logger.info("repaired the reply for user %r batch %s: %s", batch.user_id, batch.batch_id, report)
             return Outcome(Derived(batch, update, report, input_tokens, output_tokens, calls), "", calls, 0, 0)
         return Outcome(None, error, calls, input_tokens, output_tokens)
+
+    def _reply_tokens(self, reply: str) -> int:
+        """Tokens of a reply: counted exactly up to what repair reads, the rest of a runaway reply estimated
+        (counting megabytes exactly would cost seconds for a stat, inside ``observe()`` in inline mode)."""
+        if len(reply) <= MAX_REPLY_CHARS:
+            return self.counter.count(reply)
+        head = self.counter.count(reply[:MAX_REPLY_CHARS])
+        return head + round(head * (len(reply) - MAX_REPLY_CHARS) / MAX_REPLY_CHARS)
 
     def process(self, batch: Batch) -> bool:
         """Derive one batch and apply it (sync shell). Failures are recorded, never raised."""
@@ -218,8 +227,21 @@ class Deriver(BackgroundThread):
             return await asyncio.to_thread(self._finish, batch, done.value)
 
     def _finish(self, batch: Batch, outcome: Outcome) -> bool:
-        if outcome.derived is not None:
-            return self._apply(outcome.derived)
+        derived = outcome.derived
+        if derived is not None:
+            try:
+                return self._apply(derived)
+            except Exception as exc:  # recorded as a failed attempt below
+                # A result that cannot be applied must cost an attempt like any other failure: left untouched,
+                # the batch would stay the oldest due one and be retried before every other batch, forever.
+                logger.debug("applying user %r batch %s failed", batch.user_id, batch.batch_id, exc_info=True)
+                outcome = Outcome(
+                    None,
+                    f"applying the result failed: {type(exc).__name__}: {exc}",
+                    derived.calls,
+                    derived.input_tokens,
+                    derived.output_tokens,
+                )
         self._record_failure(batch, outcome)
         return False
 
@@ -255,7 +277,7 @@ class Deriver(BackgroundThread):
         skip: set[str] = set()
         done = 0
         while True:
-            await asyncio.to_thread(self._run_lock.acquire)
+            await self._aacquire_run_lock()
             try:
                 due_by = None if ignore_backoff else time.time()
                 batches = await asyncio.to_thread(self.queue.batches, status=PENDING, user_id=user_id, due_by=due_by)
@@ -267,6 +289,18 @@ class Deriver(BackgroundThread):
             finally:
                 self._run_lock.release()
             done += 1
+
+    async def _aacquire_run_lock(self) -> None:
+        """Take the run lock from the event loop without blocking it, and without leaking it on cancellation.
+
+        Waiting in a worker thread (``to_thread(lock.acquire)``) is not cancellation-safe: a task cancelled while
+        waiting (``aclose()``, or its loop ending) leaves the thread to take the lock later, and nobody releases
+        it, so every later derivation deadlocks. Polling with non-blocking attempts in the loop's own thread is.
+        """
+        delay = 0.001
+        while not self._run_lock.acquire(blocking=False):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     async def aflush(self, user_id: str | None = None) -> None:
         """Async :meth:`flush`."""

@@ -142,21 +142,32 @@ class DeriveQueue:
         return [PendingMessage(*row) for row in rows]
 
     def form_batches(self, user_id: str, groups: Sequence[Sequence[str]], now: float | None = None) -> list[Batch]:
-        """Turn groups of pending message ids into batches (one transaction)."""
+        """Turn groups of pending message ids into batches (one transaction).
+
+        Only messages still pending when the transaction runs are taken: ``groups`` was planned from an earlier
+        read, and another scheduler (the background worker, a ``flush()`` in another thread) may have batched
+        some of them meanwhile. Taking them again would derive those messages twice.
+        """
         now = time.time() if now is None else now
         made: list[Batch] = []
         with self.journal.transaction() as db:
             for group in groups:
-                batch = Batch(new_id("batch"), user_id, tuple(group), PENDING, 0, 0.0, "", now)
+                taken = [
+                    m
+                    for m in dict.fromkeys(group)
+                    if db.execute("DELETE FROM pending WHERE user_id = ? AND message_id = ?", (user_id, m)).rowcount
+                ]
+                if not taken:
+                    continue
+                batch = Batch(new_id("batch"), user_id, tuple(taken), PENDING, 0, 0.0, "", now)
                 db.execute(
                     "INSERT INTO batches(batch_id, user_id, message_ids, status, attempts, next_attempt, last_error, "
                     "created) VALUES (?, ?, ?, ?, 0, 0, '', ?)",
-                    (batch.batch_id, user_id, json.dumps(list(group)), PENDING, now),
-                )
-                db.executemany(
-                    "DELETE FROM pending WHERE user_id = ? AND message_id = ?", [(user_id, m) for m in group]
+                    (batch.batch_id, user_id, json.dumps(list(taken)), PENDING, now),
                 )
                 made.append(batch)
+            if made:
+                self.add_counters(db, user_id, {"batches_formed": len(made)})
         return made
 
     def batches(

@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import html
 import inspect
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,25 @@ class LLMError(PersonalError):
     """The LLM call failed, timed out, or returned something that is not text."""
 
 
-_EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="personal-llm")
+def _start_call(llm: LLMCallable, messages: ChatMessages) -> concurrent.futures.Future[str]:
+    """Run a synchronous LLM call in a thread of its own; its result or error lands in the returned future.
+
+    One daemon thread per call, not a bounded pool: a call that hangs past its timeout keeps its thread until
+    it returns, and with a pool a few such calls would hold every worker, so that every later call (to any
+    LLM, from any modeler) would time out in the queue without ever being made.
+    """
+    future: concurrent.futures.Future[str] = concurrent.futures.Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(_invoke(llm, messages))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="personal-llm-call", daemon=True).start()
+    return future
 
 
 def _text(value: Any) -> str:
@@ -57,13 +76,12 @@ async def _await(awaitable: Awaitable[Any]) -> Any:
 def call_llm(llm: LLMCallable, messages: ChatMessages, timeout: float) -> str:
     """Call ``llm`` (sync or async) from synchronous code, giving up after ``timeout`` seconds.
 
-    A sync call that hangs keeps its worker thread until it returns; the caller moves on.
+    A sync call that hangs keeps its own thread until it returns; the caller moves on.
     """
-    future = _EXECUTOR.submit(_invoke, llm, messages)
+    future = _start_call(llm, messages)
     try:
         return future.result(timeout=timeout)
     except concurrent.futures.TimeoutError:
-        future.cancel()
         raise LLMError(f"the LLM did not answer within {timeout:g}s") from None
     except LLMError:
         raise
@@ -77,11 +95,12 @@ def is_async_callable(fn: object) -> bool:
 
 
 async def acall_llm(llm: LLMCallable, messages: ChatMessages, timeout: float) -> str:
-    """Call ``llm`` from async code: awaited in the running loop when async, else in a thread."""
+    """Call ``llm`` from async code: awaited in the running loop when async, else in a thread of its own
+    (not the loop's default executor, which a hung call would hold past its timeout)."""
     try:
         if is_async_callable(llm):
             return _text(await asyncio.wait_for(_await(llm(messages)), timeout))  # type: ignore[arg-type]
-        return await asyncio.wait_for(asyncio.to_thread(_invoke, llm, messages), timeout)
+        return await asyncio.wait_for(asyncio.wrap_future(_start_call(llm, messages)), timeout)
     except asyncio.TimeoutError:
         raise LLMError(f"the LLM did not answer within {timeout:g}s") from None
     except LLMError:

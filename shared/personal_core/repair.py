@@ -7,6 +7,7 @@ dropped. Only a reply with no usable JSON object at all raises :class:`OutputErr
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Mapping
@@ -19,6 +20,15 @@ from .model import InsightKind, InsightLevel
 from .update import ModelUpdate, NewInsight, Supersession
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
+
+#: Only this much of a reply is searched for JSON (a runaway reply of megabytes is cut, not scanned whole).
+MAX_REPLY_CHARS = 1_000_000
+#: ``{`` positions tried per candidate: each failed attempt costs up to the reply's length, so trying every
+#: brace of a brace-heavy reply would take hours; a real reply's object starts within its first few braces.
+MAX_JSON_STARTS = 64
+#: Most new insights (and, separately, supersessions) taken from one reply; the rest are dropped and counted.
+#: A batch is about 512 tokens of user text: a reply proposing more than this is runaway output.
+MAX_ITEMS_PER_REPLY = 100
 
 KIND_SYNONYMS: dict[str, InsightKind] = {
     "like": InsightKind.PREFERENCE,
@@ -77,20 +87,37 @@ class RepairReport:
 
 
 def extract_json_object(text: str) -> dict[str, Any]:
-    """The first JSON object in ``text`` (inside code fences or prose). Raises :class:`OutputError`."""
+    """The first JSON object in ``text`` (inside code fences or prose). Raises :class:`OutputError`.
+
+    Bounded work whatever the reply: only its first :data:`MAX_REPLY_CHARS` characters and the first
+    :data:`MAX_JSON_STARTS` braces of each candidate are tried, and nesting too deep to decode is skipped.
+    """
     if not isinstance(text, str) or not text.strip():
         raise OutputError("the reply was empty")
+    text = text[:MAX_REPLY_CHARS]
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     decoder = json.JSONDecoder()
     for candidate in candidates:
-        for start in (i for i, ch in enumerate(candidate) if ch == "{"):
+        starts = (i for i, ch in enumerate(candidate) if ch == "{")
+        for start in itertools.islice(starts, MAX_JSON_STARTS):
             try:
                 value, _ = decoder.raw_decode(candidate, start)
             except json.JSONDecodeError:
                 continue
+            except RecursionError:  # nested too deep to be a reply; so is every later brace inside it
+                break
             if isinstance(value, dict):
                 return value
     raise OutputError("no JSON object found in the reply")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_text(text: str) -> str:
+    """``text`` with lone surrogates replaced by U+FFFD (JSON ``"\\ud800"`` decodes to one, and it cannot be
+    stored as UTF-8: the journal write would fail on every attempt)."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _kind(value: Any, report: RepairReport) -> InsightKind | None:
@@ -168,7 +195,7 @@ def _insight(raw: Any, messages: Mapping[str, str], report: RepairReport) -> New
     try:
         return NewInsight(
             kind=kind,
-            text=text.strip()[:4000],
+            text=_valid_text(text.strip()[:4000]),
             confidence=_confidence(raw.get("confidence"), report),
             level=InsightLevel(level) if level in InsightLevel._value2member_map_ else InsightLevel.INFERRED,
             evidence=evidence,
@@ -183,7 +210,7 @@ def _strings(value: Any, limit: int = 400) -> list[str]:
         value = [value]
     if not isinstance(value, list):
         return []
-    return [v.strip()[:limit] for v in value if isinstance(v, str) and v.strip()]
+    return [_valid_text(v.strip()[:limit]) for v in value if isinstance(v, str) and v.strip()]
 
 
 def parse_update(
@@ -200,11 +227,13 @@ def parse_update(
         raise OutputError(f"the JSON object has none of the expected fields ({', '.join(sorted(known))})")
     report = RepairReport()
     new_insights = [
-        n for n in (_insight(x, messages, report) for x in _list(data.get("new_insights"), report)) if n is not None
+        n
+        for n in (_insight(x, messages, report) for x in _capped(_list(data.get("new_insights"), report), report))
+        if n is not None
     ]
     reinforced = _resolve(_ids(data.get("reinforced", [])), insights, report, evidence=False)
     supersessions: list[Supersession] = []
-    for raw in _list(data.get("supersessions"), report):
+    for raw in _capped(_list(data.get("supersessions"), report), report):
         if not isinstance(raw, dict):
             report.dropped_items += 1
             continue
@@ -221,11 +250,18 @@ def parse_update(
         supersessions=supersessions,
         card_add=_strings(data.get("card_add", [])),
         card_remove=_strings(data.get("card_remove", [])),
-        summary=summary.strip() if isinstance(summary, str) and summary.strip() else None,
+        summary=_valid_text(summary.strip()) if isinstance(summary, str) and summary.strip() else None,
     )
     if update.is_empty() and report.dropped_items:
         raise OutputError(f"none of the {report.dropped_items} items in the reply had the expected shape")
     return update, report
+
+
+def _capped(items: list[Any], report: RepairReport) -> list[Any]:
+    if len(items) > MAX_ITEMS_PER_REPLY:
+        report.dropped_items += len(items) - MAX_ITEMS_PER_REPLY
+        return items[:MAX_ITEMS_PER_REPLY]
+    return items
 
 
 def _list(value: Any, report: RepairReport) -> list[Any]:

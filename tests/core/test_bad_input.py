@@ -9,6 +9,8 @@ import pytest
 from personal_core import InvalidInputError, Message, UserModeler
 from personal_core.model import MAX_USER_ID_CHARS
 
+pytestmark = pytest.mark.both_backends  # each test using `backend` runs embedded and on a server
+
 
 @pytest.mark.parametrize(
     "user_id",

@@ -8,6 +8,8 @@ from personal_core import UserModeler
 from personal_core.context import CLOSE_TAG, OPEN_TAG, Candidate, clean_line, pack
 from personal_core.tokens import TiktokenCounter
 
+pytestmark = pytest.mark.both_backends  # each test using `backend` runs embedded and on a server
+
 
 def _fill(modeler: UserModeler) -> None:
     modeler.observe(

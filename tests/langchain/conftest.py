@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,8 +83,9 @@ def make_model() -> Callable[..., RecordingChatModel]:
 
 
 @pytest.fixture
-def memory(tmp_path: Path) -> Iterator[PersonalMemory]:
-    with PersonalMemory(path=tmp_path / "lc-store", embedder=HashingEmbedder(), shards=4) as m:
+def memory(backend: Any) -> Iterator[PersonalMemory]:
+    """A memory owning its modeler: on ``tmp_path/lc-store``, or through the Chroma server (``backend``)."""
+    with PersonalMemory(**backend.where("lc-store"), embedder=HashingEmbedder(), shards=4) as m:
         yield m
 
 

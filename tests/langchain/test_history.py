@@ -8,6 +8,8 @@ from langchain_core.messages import AIMessage, ChatMessage, HumanMessage, System
 from langchain_personal import PersonalChatMessageHistory, to_core, to_langchain
 from personal_core import InvalidInputError, Message
 
+pytestmark = pytest.mark.both_backends  # each test using `backend` runs embedded and on a server
+
 
 def test_messages_round_trip_with_ids_roles_and_tool_calls(memory) -> None:
     history = memory.history("ann", "s1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -10,9 +11,14 @@ import langchain_personal
 from langchain_personal import PersonalMemory
 from personal_core import ClosedError, HashingEmbedder, InvalidInputError, UserModeler
 
+if TYPE_CHECKING:
+    from conftest import Backend
 
-def test_given_modeler_is_shared_and_left_open(tmp_path: Path) -> None:
-    with UserModeler(tmp_path / "s", embedder=HashingEmbedder()) as modeler:
+pytestmark = pytest.mark.both_backends  # each test using `backend` runs embedded and on a server
+
+
+def test_given_modeler_is_shared_and_left_open(backend: Backend) -> None:
+    with UserModeler(**backend.where("s"), embedder=HashingEmbedder()) as modeler:
         memory = PersonalMemory(modeler)
         assert memory.modeler is modeler
         memory.history("ann").add_user_message("I love tea.")
@@ -20,16 +26,16 @@ def test_given_modeler_is_shared_and_left_open(tmp_path: Path) -> None:
         assert modeler.user_model("ann").insights[0].text == "Loves tea"  # still open
 
 
-def test_built_modeler_is_owned_and_closed(tmp_path: Path) -> None:
-    with PersonalMemory(path=tmp_path / "s", embedder=HashingEmbedder(), default_max_tokens=123) as memory:
+def test_built_modeler_is_owned_and_closed(backend: Backend) -> None:
+    with PersonalMemory(**backend.where("s"), embedder=HashingEmbedder(), default_max_tokens=123) as memory:
         assert memory.modeler.default_max_tokens == 123  # other UserModeler options pass through
         assert "hashing" in repr(memory)
     with pytest.raises(ClosedError):
         memory.modeler.messages("ann")
 
 
-async def test_async_lifecycle(tmp_path: Path) -> None:
-    async with PersonalMemory(path=tmp_path / "s", embedder=HashingEmbedder()) as memory:
+async def test_async_lifecycle(backend: Backend) -> None:
+    async with PersonalMemory(**backend.where("s"), embedder=HashingEmbedder()) as memory:
         await memory.history("ann").aadd_messages([])
         await memory.aflush()
     with pytest.raises(ClosedError):

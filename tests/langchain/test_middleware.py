@@ -15,6 +15,8 @@ from langchain_personal import PersonalMiddleware
 from langchain_personal.middleware import with_context
 from personal_core import InvalidInputError
 
+pytestmark = pytest.mark.both_backends  # each test using `backend` runs embedded and on a server
+
 
 @tool
 def weather(city: str) -> str:

@@ -13,6 +13,8 @@ from langchain_core.runnables import RunnablePassthrough
 from langchain_personal import PersonalMemory, PersonalRetriever
 from personal_core import InvalidInputError
 
+pytestmark = pytest.mark.both_backends  # each test using `backend` runs embedded and on a server
+
 
 def _say(memory: PersonalMemory, user_id: str, *texts: str) -> None:
     for text in texts:

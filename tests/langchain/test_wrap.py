@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +12,8 @@ from langchain_core.runnables import RunnableLambda
 
 from langchain_personal import PersonalMemory, PersonalRunnable
 from personal_core import HashingEmbedder, InvalidInputError
+
+pytestmark = pytest.mark.both_backends  # each test using `backend` runs embedded and on a server
 
 
 def _chain(memory: PersonalMemory, prompt: Any, model: Any) -> PersonalRunnable:
@@ -229,11 +230,9 @@ def test_context_budget_and_history_limit(memory, make_model, chat_prompt, cfg) 
     assert [m.text for m in model.calls[-1][1:]] == ["I love tea.", "ok", "Hello again."]
 
 
-def test_a_failing_reasoner_llm_never_fails_the_chain(
-    tmp_path: Path, make_model, chat_prompt, cfg, failing_model
-) -> None:
+def test_a_failing_reasoner_llm_never_fails_the_chain(backend, make_model, chat_prompt, cfg, failing_model) -> None:
     with PersonalMemory(
-        path=tmp_path / "store", llm=failing_model, embedder=HashingEmbedder(), background=False, max_attempts=1
+        **backend.where("store"), llm=failing_model, embedder=HashingEmbedder(), background=False, max_attempts=1
     ) as memory:
         model = make_model("First answer.", "Second answer.")
         chain = _chain(memory, chat_prompt, model)

@@ -12,6 +12,8 @@ from llamaindex.fakes import RecordingLLM
 from llamaindex_personal import PersonalMemoryBlock
 from personal_core import InvalidInputError, UserModeler
 
+pytestmark = pytest.mark.both_backends  # each test using `backend` runs embedded and on a server
+
 FACTS = (
     "My name is Ann. I live in Porto. I love hiking. I love jazz music. I love Italian food. "
     "I'm allergic to peanuts. I want to run a marathon next year. I'm learning Japanese."

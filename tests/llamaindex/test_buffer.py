@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock, ToolCallBlock
@@ -13,6 +14,8 @@ from llamaindex_personal import PersonalChatMemoryBuffer
 from llamaindex_personal._messages import ORPHAN_ROLES
 from llamaindex_personal.buffer import select_window
 from personal_core import UserModeler
+
+pytestmark = pytest.mark.both_backends  # each test using `backend` runs embedded and on a server
 
 
 def user(text: str) -> ChatMessage:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
+import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
@@ -14,6 +15,11 @@ from llamaindex.fakes import RecordingLLM, all_text
 from langchain_personal import PersonalMemory
 from llamaindex_personal import PersonalChatMemoryBuffer
 from personal_core import HashingEmbedder, UserModeler
+
+if TYPE_CHECKING:
+    from conftest import Backend
+
+pytestmark = pytest.mark.both_backends  # each test using `backend` runs embedded and on a server
 
 PROMPT = ChatPromptTemplate.from_messages(
     [
@@ -50,14 +56,16 @@ def test_insights_from_a_langchain_chain_are_served_by_the_llamaindex_buffer(mod
     assert "Loves jazz music" in [d.page_content for d in retriever.invoke("music")]
 
 
-def test_one_store_path_used_by_each_framework_in_turn(tmp_path: Path) -> None:
-    path = tmp_path / "store"
-    with PersonalMemory(path=path, embedder=HashingEmbedder()) as lc_memory:
+def test_one_store_used_by_each_framework_in_turn(backend: Backend) -> None:
+    with PersonalMemory(**backend.where("store"), embedder=HashingEmbedder()) as lc_memory:
         chain = langchain_app(lc_memory, ["Nice to meet you, Bea."])
         chain.invoke({"question": "My name is Bea and I'm vegetarian."}, config={"configurable": {"user_id": "bea"}})
 
     llm = RecordingLLM(reply="How about a veggie curry?")
-    memory = PersonalChatMemoryBuffer.from_defaults("bea", path=path)
+    if backend.server:  # from_defaults opens paths only: hand it a modeler reopened on the server's namespace
+        memory = PersonalChatMemoryBuffer.from_defaults("bea", modeler=backend.modeler("store"))
+    else:
+        memory = PersonalChatMemoryBuffer.from_defaults("bea", path=backend.where("store")["path"])
     SimpleChatEngine.from_defaults(llm=llm, memory=memory).chat("What should I cook?")
     context = llm.last_messages()[0].content or ""
     assert "Name: Bea" in context and "vegetarian" in context.lower()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from llama_index.core.base.llms.types import MessageRole
 from llama_index.core.chat_engine import CondensePlusContextChatEngine, ContextChatEngine, SimpleChatEngine
 from llamaindex.fakes import RecordingLLM, all_text
 
 from llamaindex_personal import PersonalChatMemoryBuffer, PersonalRetriever
 from personal_core import UserModeler
+
+pytestmark = pytest.mark.both_backends  # each test using `backend` runs embedded and on a server
 
 
 def simple_engine(modeler: UserModeler, user_id: str, llm: RecordingLLM, **kwargs: object) -> SimpleChatEngine:

@@ -8,6 +8,8 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, Te
 from llamaindex_personal import PersonalRetriever
 from personal_core import InvalidInputError, UserModeler
 
+pytestmark = pytest.mark.both_backends  # each test using `backend` runs embedded and on a server
+
 
 @pytest.fixture
 def ann(modeler: UserModeler) -> UserModeler:
