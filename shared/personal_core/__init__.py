@@ -34,6 +34,7 @@ from .model import (
 )
 from .modeler import Reasoner, SearchHit, UserModeler
 from .reasoner import LLMError, LLMReasoner, is_derivation_prompt
+from .store import http_client
 from .tokens import EstimateCounter, TiktokenCounter, TokenCounter, default_counter
 from .update import ModelUpdate, NewInsight, Supersession
 
@@ -75,6 +76,7 @@ __all__ = [
     "__version__",
     "default_counter",
     "from_chroma_embedding_function",
+    "http_client",
     "is_derivation_prompt",
     "validate_session_id",
     "validate_user_id",

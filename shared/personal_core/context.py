@@ -25,6 +25,8 @@ SECTION_TITLES: dict[ContextSource, str] = {
     "message": "Past messages:",
 }
 SECTION_ORDER: tuple[ContextSource, ...] = ("card", "insight", "summary", "message")
+#: Message excerpts scoring below this (no match with the query) are packed only after every insight.
+MIN_MESSAGE_SCORE = 0.01
 
 _TAG_LIKE = re.compile(r"<\s*/?\s*user_context\s*>?", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
@@ -72,11 +74,14 @@ class Candidate:
 class PackingPolicy:
     """How the budget is shared.
 
-    Insights first take up to ``insight_share`` of the budget, then the summary, then raw message excerpts;
-    whatever is left then goes to further insights and messages, best first.
+    The card goes first, then the best insight and the summary; then insights and raw message excerpts share
+    what is left, best score first (insight scores times ``insight_weight``; both kinds are scored on one scale
+    by the ranker). With ``skip_cited_messages``, an excerpt of a message that a chosen insight already cites
+    as evidence is left out: the insight says it in fewer tokens.
     """
 
-    insight_share: float = 0.6
+    insight_weight: float = 1.0
+    skip_cited_messages: bool = True
 
 
 def _frame(counter: TokenCounter) -> tuple[str, str, int]:
@@ -110,8 +115,8 @@ def pack(
 ) -> UserContext:
     """Choose candidates for ``max_tokens`` and render them; ``text`` never exceeds the budget.
 
-    ``sections`` maps each source to its candidates, best first. The card is taken first, then insights
-    (up to the policy's share), the summary, message excerpts, and then the rest best first.
+    ``sections`` maps each source to its candidates, best first. The card is taken first, then the best
+    insight and the summary, then insights and message excerpts merged by score (see :class:`PackingPolicy`).
     """
     _, _, frame_tokens = _frame(counter)
     title_tokens = {s: counter.count(SECTION_TITLES[s] + "\n") for s in SECTION_ORDER}
@@ -138,17 +143,16 @@ def pack(
         for c in sections.get("card", ()):
             try_add(c, max_tokens)
         insights = sections.get("insight", ())
-        if insights:  # the best insight may use the whole budget: a small budget never holds only raw excerpts
+        if insights:  # the best insight goes first: a small budget never holds only raw excerpts
             try_add(insights[0], max_tokens)
-        insight_limit = used + int((max_tokens - used) * policy.insight_share)
-        for c in insights:
-            try_add(c, insight_limit)
         for c in sections.get("summary", ()):
             try_add(c, max_tokens)
-        for c in sections.get("message", ()):
-            try_add(c, max_tokens)
-        for c in sections.get("insight", ()):
-            try_add(c, max_tokens)
+        cited: set[str] = {e for c in chosen if c.source == "insight" for e in c.evidence}
+        for c in _merged(insights, sections.get("message", ()), policy.insight_weight):
+            if c.source == "message" and policy.skip_cited_messages and c.id in cited:
+                continue
+            if try_add(c, max_tokens) and c.source == "insight":
+                cited.update(c.evidence)
 
     ordered = _display_order(chosen, sections)
     text = render(ordered, counter)
@@ -163,6 +167,17 @@ def pack(
         for c in ordered
     ]
     return UserContext(user_id=user_id, query=query, text=text, tokens=tokens, max_tokens=max_tokens, items=items)
+
+
+def _merged(
+    insights: Sequence[Candidate], messages: Sequence[Candidate], insight_weight: float
+) -> list[Candidate]:
+    """Both lists (each best first) as one, by score; an insight wins a tie, and excerpts that do not match
+    the query at all (score below :data:`MIN_MESSAGE_SCORE`) come after every insight."""
+    keyed = [(0, -c.score * insight_weight, 0, i, c) for i, c in enumerate(insights)]
+    keyed += [(int(c.score < MIN_MESSAGE_SCORE), -c.score, 1, i, c) for i, c in enumerate(messages)]
+    keyed.sort(key=lambda k: k[:4])
+    return [k[4] for k in keyed]
 
 
 def _display_order(chosen: list[Candidate], sections: Mapping[ContextSource, Sequence[Candidate]]) -> list[Candidate]:

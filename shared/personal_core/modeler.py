@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import itertools
+import json
 import logging
 import os
 import sqlite3
@@ -19,7 +20,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol, runtime_checkable
+from datetime import datetime, timezone
+from functools import partial
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,7 +30,8 @@ from . import prompts
 from .context import Candidate, PackingPolicy, clean_line, insight_line, message_line, pack
 from .deriver import Derived, Deriver, DeriverSettings
 from .embedding import Embedder, HashingEmbedder, from_chroma_embedding_function, resolve_embedder
-from .errors import ClosedError, EmbedderMismatchError, InvalidInputError, PersonalError
+from .erasure import erase_user
+from .errors import ClosedError, EmbedderMismatchError, InvalidInputError, PersonalError, StoreError
 from .heuristic import HeuristicReasoner
 from .journal import JOURNAL_FILE, ClientJournals, Flusher, Journal
 from .model import (
@@ -46,7 +50,7 @@ from .model import (
 )
 from .planning import PlanReport, normalise, plan_update, profile_record
 from .queue import DeriveQueue, PendingMessage
-from .ranking import rank
+from .ranking import borrow_evidence, order, rank, relevance
 from .reasoner import (
     ChatMessages,
     LLMCallable,
@@ -67,7 +71,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 500
 RELATED_INSIGHTS = 40
-MAX_EXCERPT_TOKENS = 80
+MAX_EXCERPT_TOKENS = 60
+SHARED_REFRESH_SECONDS = 5.0
 
 
 @runtime_checkable
@@ -107,6 +112,9 @@ class UserModeler:
         namespace: collection-name prefix inside the Chroma database.
         shards: shard collections of a new store (default 32; pinned in the store).
         cache_users: how many users' models stay in memory.
+        refresh_after: seconds after which a user's model held in memory is read again from Chroma on its next
+            use, to see what other processes wrote. ``"auto"`` (default): 5 s with a ``client`` (several
+            processes may share the server), never for a ``path`` (one process owns it); ``None``: never.
         journal_path: journal file (default: inside the store path; with a client, one journal per process
             under ``$PERSONAL_HOME/journals`` — journals left by a crashed process are replayed on open).
         flush_interval: seconds between background moves of the journal to Chroma (the journal is durable and
@@ -132,6 +140,7 @@ class UserModeler:
         namespace: str = "personal",
         shards: int | None = None,
         cache_users: int = 1024,
+        refresh_after: float | Literal["auto"] | None = "auto",
         journal_path: str | os.PathLike[str] | None = None,
         flush_interval: float = 1.0,
         default_max_tokens: int = DEFAULT_MAX_TOKENS,
@@ -153,6 +162,7 @@ class UserModeler:
         self._check_budget(default_max_tokens)
         if llm is not None and reasoner is not None:
             raise InvalidInputError("pass llm= or reasoner=, not both")
+        self._refresh_after = self._check_refresh(refresh_after, shared=client is not None)
         chosen: Reasoner | LLMReasoner
         if llm is not None:
             chosen = LLMReasoner(llm, timeout=llm_timeout)
@@ -207,6 +217,16 @@ class UserModeler:
             self._deriver.start()
 
     # ----------------------------------------------------------------- set-up helpers
+    @staticmethod
+    def _check_refresh(value: object, *, shared: bool) -> float | None:
+        if value == "auto":
+            return SHARED_REFRESH_SECONDS if shared else None
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise InvalidInputError(f"refresh_after must be a number of seconds >= 0, 'auto' or None; got {value!r}")
+        return float(value)
+
     @staticmethod
     def _choose_embedder(embedder: Any | None, pin: dict[str, Any] | None) -> Embedder:
         if embedder is not None:
@@ -281,6 +301,9 @@ class UserModeler:
             with state.lock:
                 if state.evicted:
                     continue
+                if state.loaded and self._refresh_after is not None and self._stale(state):
+                    state.reset()
+                    state.loaded = False
                 if not state.loaded:
                     self._load(state)
                 yield state
@@ -299,12 +322,18 @@ class UserModeler:
             else:
                 return
 
+    def _stale(self, state: UserState) -> bool:
+        assert self._refresh_after is not None
+        return time.monotonic() - state.loaded_at > self._refresh_after
+
     def _load(self, state: UserState) -> None:
         pending = self._journal.for_user(state.user_id)  # read before Chroma: see journal.py
+        loaded_at = time.monotonic()
         state.apply(self._store.load_user(state.user_id))
         for entry in pending:
             state.apply(entry.upserts, entry.deletes)
         state.loaded = True
+        state.loaded_at = loaded_at
 
     def _next_seq(self) -> int:
         with self._seq_lock:
@@ -350,8 +379,39 @@ class UserModeler:
                     raise InvalidInputError(f"message {index} is a {type(item).__name__}, not a Message or dict")
             except ValidationError as exc:
                 raise InvalidInputError(f"message {index} is invalid: {describe_validation_error(exc)}") from None
-            out.append(message)
+            except OverflowError as exc:  # not a ValueError, so pydantic lets it through: a created_at out of range
+                raise InvalidInputError(f"message {index} is invalid: created_at: {exc}") from None
+            out.append(self._storable(index, message))
         return out
+
+    @staticmethod
+    def _storable(index: int, message: Message) -> Message:
+        """``message`` exactly as reads will return it, or :class:`InvalidInputError` if it cannot be stored.
+
+        The store keeps ``created_at`` as a float timestamp: a time it cannot hold exactly (microseconds far from
+        1970) or at all (a round trip past year 9999) is refused here, before anything is written; otherwise its
+        record would be journaled and then fail to load on every later read of the user. Metadata is stored as
+        JSON, values JSON cannot hold as their ``str()``: it goes through that round trip now, so the returned
+        message equals what later reads return.
+        """
+        when = message.created_at
+        try:
+            back: datetime | None = datetime.fromtimestamp(float(when.timestamp()), tz=timezone.utc)
+        except (OverflowError, ValueError, OSError):
+            back = None
+        if back != when:
+            raise InvalidInputError(
+                f"message {index}: created_at {when.isoformat()} cannot be stored exactly (timestamps are floats: "
+                "far from 1970 the microseconds are lost, and nothing past year 9999 UTC fits); round it"
+            )
+        if message.metadata:
+            try:
+                metadata = json.loads(json.dumps(message.metadata, ensure_ascii=False, default=str))
+            except (ValueError, TypeError, RecursionError) as exc:  # circular, or nested too deep
+                raise InvalidInputError(f"message {index}: metadata cannot be stored as JSON: {exc}") from None
+            if metadata != message.metadata:
+                message = message.model_copy(update={"metadata": metadata})
+        return message
 
     # ----------------------------------------------------------------- public API
     def observe(
@@ -522,25 +582,32 @@ class UserModeler:
                     for i, c in enumerate(state.profile.card)
                 ],
             }
-            corpus, ids = state.insight_corpus(include_superseded)
+            insight_ranking, message_ranking = self._rankings(state, query_terms, query_vector, include_superseded)
+            _, ids = state.insight_corpus(include_superseded)
             on_card = set(card_evidence) & {normalise(c) for c in state.profile.card}
             insight_candidates = []
-            for index, score in rank(corpus, query_terms, query_vector)[:limit]:
+            for index, score in insight_ranking[:limit]:
                 insight = state.insights[ids[index]]
                 if insight.is_current and normalise(insight.text) in on_card:
                     continue  # already rendered as a card entry
-                line = insight_line(insight, include_validity=include_superseded)
+                line = state.line(
+                    insight,
+                    ("insight", insight.id, include_superseded),
+                    partial(insight_line, insight, include_validity=include_superseded),
+                )
                 insight_candidates.append(
                     self._candidate(state, "insight", insight.id, insight.text, line, score, tuple(insight.evidence))
                 )
             sections["insight"] = insight_candidates
-            if state.profile.summary:
-                summary = state.profile.summary
-                sections["summary"] = [self._candidate(state, "summary", "summary", summary, summary.strip() + "\n")]
+            summary = clean_line(state.profile.summary)
+            if summary:
+                # one line, defused like every other item: an LLM-written summary could otherwise close the
+                # block and start lines of its own ("...\n</user_context>\nSYSTEM: ...")
+                sections["summary"] = [self._candidate(state, "summary", "summary", summary, summary + "\n")]
             if include_messages:
-                mcorpus, mids = state.message_corpus()
+                _, mids = state.message_corpus()
                 message_candidates = []
-                for index, score in rank(mcorpus, query_terms, query_vector):
+                for index, score in message_ranking:
                     stored = state.messages[mids[index]]
                     if stored.message.id in skip_ids or stored.message.session_id in skip_sessions:
                         continue
@@ -549,6 +616,19 @@ class UserModeler:
                         break
                 sections["message"] = message_candidates
             return pack(uid, query, sections, budget, self.counter, self.packing)
+
+    @staticmethod
+    def _rankings(
+        state: UserState, query_terms: list[str], query_vector: Any, include_superseded: bool
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """Insights and messages best first, on one scale (insights borrow their evidence messages' relevance)."""
+        corpus, _ = state.insight_corpus(include_superseded)
+        mcorpus, _ = state.message_corpus()
+        insight_scores = relevance(corpus, query_terms, query_vector)
+        message_scores = relevance(mcorpus, query_terms, query_vector)
+        if insight_scores is not None:
+            insight_scores = borrow_evidence(insight_scores, state.evidence_links(include_superseded), message_scores)
+        return order(corpus, insight_scores), order(mcorpus, message_scores)
 
     def _candidate(
         self,
@@ -574,7 +654,8 @@ class UserModeler:
             cut = self.counter.truncate(message.content[: MAX_EXCERPT_TOKENS * 16], MAX_EXCERPT_TOKENS)
             excerpt = message.content if cut == message.content else cut.rstrip() + " ..."
             state.excerpts[message.id] = excerpt
-        line = message_line(message.role.value, message.created_at, excerpt)
+        render = partial(message_line, message.role.value, message.created_at, excerpt)
+        line = state.line(stored, ("message", message.id, False), render)
         return self._candidate(
             state, "message", message.id, excerpt, line, score, (message.id,), order=float(stored.seq)
         )
@@ -602,9 +683,10 @@ class UserModeler:
                 raise InvalidInputError(f"unknown insight kind: {exc}") from None
         query_vector = self.embedder.embed_query(query) if query.strip() else None
         with self._user(uid) as state:
-            corpus, ids = state.insight_corpus(include_superseded)
+            _, ids = state.insight_corpus(include_superseded)
+            insight_ranking, _ = self._rankings(state, terms(query), query_vector, include_superseded)
             hits: list[SearchHit] = []
-            for index, score in rank(corpus, terms(query), query_vector):
+            for index, score in insight_ranking:
                 insight = state.insights[ids[index]]
                 if wanted is None or insight.kind in wanted:
                     hits.append(SearchHit(insight=insight, score=score))
@@ -661,12 +743,14 @@ class UserModeler:
     ) -> Insight:
         """Add (or reinforce, if already known) an insight by hand. ``evidence`` must be the user's message ids."""
         uid = validate_user_id(user_id)
+        if isinstance(evidence, (str, bytes)) or not isinstance(evidence, Sequence):
+            raise InvalidInputError(f"evidence must be a list of message ids, got {type(evidence).__name__}")
         try:
             proposal = NewInsight(kind=kind, text=text, confidence=confidence, level=level, evidence=list(evidence))  # type: ignore[arg-type]
         except ValidationError as exc:
             raise InvalidInputError(f"invalid insight: {describe_validation_error(exc)}") from None
-        if not proposal.text.strip():
-            raise InvalidInputError("insight text must not be blank")
+        if not normalise(proposal.text):  # planning keys insights on this form: punctuation alone is nothing
+            raise InvalidInputError("insight text must contain at least one letter or digit")
         with self._user(uid) as state:
             unknown = [e for e in proposal.evidence if e not in state.messages]
             if unknown:
@@ -678,12 +762,48 @@ class UserModeler:
             return state.insights[insight_id]
 
     def forget(self, user_id: str) -> None:
-        """Erase everything of ``user_id`` from memory, the journal and Chroma."""
+        """Erase everything of ``user_id``: memory, journal, derivation queue and Chroma, and on disk.
+
+        Embedded store (a path): on return no file under the store path holds the user's texts, user id or
+        vectors (checked by scanning every file in ``tests/reliability/test_erasure.py``). To get there the
+        user's shard collection is rebuilt without them (the other users' records of that shard are journaled
+        first, so a crash loses nothing), Chroma's SQLite file is VACUUMed after merging its full-text index,
+        the old HNSW segment folder is removed, the never-used capacity of the HNSW files (uninitialised memory
+        Chroma writes to disk) is zeroed, here and again on :meth:`close`, and the journal is VACUUMed with its
+        WAL truncated. Cost: Chroma
+        re-indexing the shard (1.2 s for 2,000 records, 15 s for 20,000 here; ``benchmarks/erasure.py``) plus a
+        VACUUM of ``chroma.sqlite3``; this store's other reads and writes wait meanwhile.
+
+        Server mode (``client=``): the records are deleted through Chroma's API and vanish from every read, and
+        this process's journal is scrubbed, but the server's files keep traces until its operator scrubs them;
+        see ``docs/privacy.md``. Files outside the store (logs, backups, copies from :meth:`export`) are yours.
+
+        Raises :class:`~personal_core.errors.StoreError` if the on-disk scrub failed after the user was already
+        deleted from every read: call ``forget`` again to finish it.
+        """
         uid = validate_user_id(user_id)
-        with self._flusher.lock, self._user(uid) as state:
-            self._journal.drop_user(uid, also=lambda db: DeriveQueue.drop_user(db, uid))
-            self._store.delete_user(uid)
-            state.reset()
+        with self._flusher.lock:
+            with self._user(uid) as state:
+                self._journal.drop_user(uid, also=lambda db: DeriveQueue.drop_user(db, uid))
+                try:
+                    self._store.delete_user(uid)
+                finally:
+                    state.reset()
+                    with self._states_lock:  # drop the object too: nothing derived from the user stays cached
+                        state.evicted = True
+                        if self._states.get(uid) is state:
+                            del self._states[uid]
+            try:
+                report = erase_user(self._store, self._journal, uid)
+            except Exception as exc:
+                raise StoreError(
+                    f"the user was deleted, but scrubbing the files failed ({exc}); call forget() again to finish"
+                ) from exc
+        phases = {k: round(v, 3) for k, v in report.seconds.items()}
+        if report.on_disk:
+            logger.info("forgot a user (shard %d rebuilt, %d records): %s", report.shard, report.kept_records, phases)
+        else:
+            logger.info("forgot a user through the Chroma API (the server's files are not scrubbed): %s", phases)
 
     def export(self, user_id: str) -> dict[str, Any]:
         """A JSON-able dict of everything held about ``user_id`` (model and messages)."""
@@ -732,8 +852,10 @@ class UserModeler:
         """Monitoring figures, for one user or all.
 
         Queue sizes (pending messages and batches, failed batches), counters kept in the journal (LLM calls,
-        failures, reasoner input/output tokens, insights added/reinforced/superseded, messages observed),
-        insights by kind (current ones for a user; added so far for all), and store state.
+        failures, batches formed/done/failed, reasoner input/output tokens, insights added/reinforced/superseded,
+        messages observed), insights by kind (current ones for a user; added so far for all), and store state.
+        Every batch formed is done, pending or failed: ``batches_formed == batches_done + pending_batches +
+        failed_batches`` (until ``forget`` drops a user's counters).
         """
         self._check_open()
         uid = validate_user_id(user_id) if user_id is not None else None
@@ -743,6 +865,7 @@ class UserModeler:
             "messages_observed",
             "llm_calls",
             "llm_failures",
+            "batches_formed",
             "batches_done",
             "batches_failed",
             "reasoner_input_tokens",

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .model import Insight, UserModel
-from .ranking import Corpus, insight_prior, message_prior
+from .ranking import OTHER_ROLE_PENALTY, Corpus, IntArray, insight_prior, message_prior
 from .records import (
     INS,
     MSG,
@@ -58,11 +58,16 @@ class UserState:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     evicted: bool = False
     loaded: bool = False
+    loaded_at: float = 0.0  # time.monotonic() when loaded from storage
     version: int = 0
     insights_version: int = 0  # bumped only when insights change: their caches survive message writes
     _corpora: dict[str, tuple[int, Corpus, list[str]]] = field(default_factory=dict, repr=False)
+    _links: dict[tuple[str, bool], tuple[tuple[int, int], tuple[IntArray, IntArray]]] = field(
+        default_factory=dict, repr=False
+    )
     tokens: dict[str, int] = field(default_factory=dict, repr=False)
     excerpts: dict[str, str] = field(default_factory=dict, repr=False)
+    _lines: dict[tuple[str, str, bool], tuple[object, str]] = field(default_factory=dict, repr=False)
     _terms: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _dedupe: DedupeIndex | None = field(default=None, repr=False)
     _memo: dict[str, tuple[int, dict[str, tuple[str, ...]]]] = field(default_factory=dict, repr=False)
@@ -106,8 +111,10 @@ class UserState:
             self.message_vectors,
             self.record_of_message,
             self._corpora,
+            self._links,
             self.tokens,
             self.excerpts,
+            self._lines,
             self._terms,
         ):
             holder.clear()
@@ -176,9 +183,44 @@ class UserState:
             [s.message.content[:4000] for s in chosen],
             lambda xs: [self.message_vectors[x] for x in xs],
             [message_prior((now - s.message.created_at.timestamp()) / DAY) for s in chosen],
+            sessions=[s.message.session_id for s in chosen],
+            penalties=[0.0 if s.message.role.value == "user" else OTHER_ROLE_PENALTY for s in chosen],
         )
         self._corpora["messages"] = (self.version, corpus, ids)
         return corpus, ids
+
+    def line(self, source: object, key: tuple[str, str, bool], render: Callable[[], str]) -> str:
+        """The rendered context line of ``source`` (an insight or stored message), cached while it is the same
+        object (updates replace the object, so a changed item is rendered again)."""
+        hit = self._lines.get(key)
+        if hit is not None and hit[0] is source:
+            return hit[1]
+        line = render()
+        self._lines[key] = (source, line)
+        return line
+
+    def evidence_links(self, include_superseded: bool = False) -> tuple[IntArray, IntArray]:
+        """(insight index, message index) pairs: each insight of :meth:`insight_corpus` to its evidence messages
+        in :meth:`message_corpus`."""
+        key = ("links", include_superseded)
+        cached = self._links.get(key)
+        if cached is not None and cached[0] == (self.insights_version, self.version):
+            return cached[1]
+        _, insight_ids = self.insight_corpus(include_superseded)
+        _, message_ids = self.message_corpus()
+        position = {m: i for i, m in enumerate(message_ids)}
+        pairs = [
+            (i, position[e])
+            for i, insight_id in enumerate(insight_ids)
+            for e in self.insights[insight_id].evidence
+            if e in position
+        ]
+        links = (
+            np.array([p[0] for p in pairs], dtype=np.int64),
+            np.array([p[1] for p in pairs], dtype=np.int64),
+        )
+        self._links[key] = ((self.insights_version, self.version), links)
+        return links
 
     def _build(
         self,
@@ -186,13 +228,15 @@ class UserState:
         texts: list[str],
         vectors: Callable[[list[str]], list[npt.NDArray[np.float32]]],
         priors: list[float],
+        sessions: list[str] | None = None,
+        penalties: list[float] | None = None,
     ) -> Corpus:
         matrix = (
             np.stack(vectors(ids)).astype(np.float32, copy=False)
             if ids
             else np.zeros((0, self.dimension), dtype=np.float32)
         )
-        return Corpus.build(ids, texts, matrix, priors, tokenize=self._terms_of)
+        return Corpus.build(ids, texts, matrix, priors, tokenize=self._terms_of, sessions=sessions, penalties=penalties)
 
     def _terms_of(self, text: str) -> list[str]:
         """Tokenised ``text``, cached: corpora are rebuilt after every write, texts rarely change."""

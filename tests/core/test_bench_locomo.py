@@ -79,10 +79,11 @@ def test_harness_on_tiny_data(tmp_path: Path) -> None:
     data = tmp_path / "tiny_locomo.json"
     data.write_text(json.dumps(TINY), encoding="utf-8")
     out = tmp_path / "out"
-    payload = locomo.main(
-        ["--data", str(data), "--modes", "heuristic,replay,raw,raw-user", "--budgets", "60,2000", "--out", str(out)]
-    )
-    written = json.loads((out / "locomo.json").read_text(encoding="utf-8"))
+    modes = "heuristic,replay,raw,raw-user,messages"
+    payload = locomo.main(["--data", str(data), "--modes", modes, "--budgets", "60,2000", "--out", str(out)])
+    written = json.loads((out / "locomo-hashing.json").read_text(encoding="utf-8"))
+    assert (out / "locomo-hashing.png").read_bytes().startswith(b"\x89PNG"), "recall plot written"
+    assert "| replay | 2,000 |" in (out / "locomo-hashing.md").read_text(encoding="utf-8")
     assert written["results"] == json.loads(json.dumps(payload["results"]))
 
     info = payload["data"]
@@ -94,7 +95,7 @@ def test_harness_on_tiny_data(tmp_path: Path) -> None:
     assert [q.users for q in conv.questions] == [("Caro",), ("Mel",)]
 
     results = {r["mode"]: r for r in payload["results"]}
-    assert list(results) == ["heuristic", "replay", "raw", "raw-user"]
+    assert list(results) == ["heuristic", "replay", "raw", "raw-user", "messages"]
     for mode, r in results.items():
         assert r["messages_ingested"] == (8 if mode == "raw-user" else 16), "each speaker stores the conversation"
         assert set(r["budgets"]) == {"60", "2000"}
@@ -110,14 +111,25 @@ def test_harness_on_tiny_data(tmp_path: Path) -> None:
     assert replay["insights"] == 6, "every observation replayed once"
     assert replay["reasoner_input_tokens"] > 0 and replay["reasoner_output_tokens"] > 0
     assert replay["llm_calls_per_100_messages"] == pytest.approx(100 * replay["llm_calls"] / 16)
-    for mode in ("heuristic", "raw", "raw-user"):
+    for mode in ("heuristic", "raw", "raw-user", "messages"):
         assert results[mode]["llm_calls"] == 0 and results[mode]["reasoner_input_tokens"] == 0
-    assert results["raw"]["insights"] == 0
+    assert results["raw"]["insights"] == 0 and results["messages"]["insights"] == 0
     assert "| replay | 2,000 |" in payload["table"]
 
 
-def test_minilm_is_not_implemented_yet(tmp_path: Path) -> None:
+def test_minilm_without_the_bench_extra_says_how_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = tmp_path / "tiny_locomo.json"
     data.write_text(json.dumps(TINY), encoding="utf-8")
-    with pytest.raises(SystemExit):
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # as if the bench extra were not installed
+    with pytest.raises(SystemExit, match=r"bench"):
         locomo.main(["--data", str(data), "--embedder", "minilm", "--out", str(tmp_path)])
+    assert not (tmp_path / "locomo-minilm.json").exists()
+
+
+def test_unknown_embedder_is_refused() -> None:
+    from benchmarks.embedders import make_embedder
+
+    with pytest.raises(ValueError, match="unknown embedder"):
+        make_embedder("word2vec")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,6 +17,11 @@ from personal_core import (
     Role,
     UserModeler,
 )
+
+if TYPE_CHECKING:
+    from conftest import Backend
+
+pytestmark = pytest.mark.both_backends  # each test using `backend` runs embedded and on a server
 
 
 def test_two_users_get_heuristic_insights_with_kinds_and_evidence(modeler: UserModeler) -> None:
@@ -74,13 +80,13 @@ def test_many_users_randomized_isolation(modeler: UserModeler) -> None:
         assert {m["id"] for m in exported["messages"]} == owned[user]
 
 
-def test_close_and_reopen_restores_the_same_model(store_path: Path) -> None:
-    with UserModeler(store_path, embedder=HashingEmbedder(), shards=4) as m:
+def test_close_and_reopen_restores_the_same_model(backend: Backend) -> None:
+    with UserModeler(**backend.where(), embedder=HashingEmbedder(), shards=4) as m:
         m.observe("ann", [{"role": "user", "content": "My name is Ann. I prefer green tea over coffee."}])
         m.add_insight("ann", "Plays chess on Sundays", InsightKind.FACT, confidence=0.8)
         before = m.user_model("ann")
         before_ctx = m.context("ann", "tea", max_tokens=400)
-    with UserModeler(store_path) as m:  # embedder comes from the store's pin
+    with UserModeler(**backend.where()) as m:  # embedder comes from the store's pin
         assert m.embedder.name == "hashing-v1-256"
         assert m.user_model("ann") == before
         assert m.context("ann", "tea", max_tokens=400).text == before_ctx.text
@@ -88,6 +94,8 @@ def test_close_and_reopen_restores_the_same_model(store_path: Path) -> None:
 
 
 def test_reopen_before_flush_replays_the_journal(store_path: Path) -> None:
+    # Embedded only: reopening the path replays its journal file (server mode's crashed-client journals are
+    # adopted instead: tests/core/test_server_mode.py).
     m = UserModeler(store_path, embedder=HashingEmbedder(), flush_interval=3600)
     m.observe("ann", [{"id": "x", "role": "user", "content": "I'm a nurse and I love jazz."}])
     before = m.user_model("ann")
@@ -99,12 +107,12 @@ def test_reopen_before_flush_replays_the_journal(store_path: Path) -> None:
         assert [x.id for x in again.messages("ann")] == ["x"]
 
 
-def test_different_embedder_is_refused(store_path: Path) -> None:
-    with UserModeler(store_path, embedder=HashingEmbedder(256)) as m:
+def test_different_embedder_is_refused(backend: Backend) -> None:
+    with UserModeler(**backend.where(), embedder=HashingEmbedder(256)) as m:
         m.observe("ann", [{"role": "user", "content": "I love tea"}])
     with pytest.raises(EmbedderMismatchError, match="hashing-v1-256"):
-        UserModeler(store_path, embedder=HashingEmbedder(128))
-    with UserModeler(store_path, embedder=HashingEmbedder(256)) as m:  # the failed open left the store usable
+        UserModeler(**backend.where(), embedder=HashingEmbedder(128))
+    with UserModeler(**backend.where(), embedder=HashingEmbedder(256)) as m:  # the failed open left the store usable
         assert m.user_model("ann").insights
 
 
@@ -122,12 +130,12 @@ def test_forget_removes_everything(modeler: UserModeler) -> None:
     assert modeler.user_model("bob").insights, "forgetting ann must not touch bob"
 
 
-def test_forget_survives_reopen(store_path: Path) -> None:
-    with UserModeler(store_path, embedder=HashingEmbedder()) as m:
+def test_forget_survives_reopen(backend: Backend) -> None:
+    with UserModeler(**backend.where(), embedder=HashingEmbedder()) as m:
         m.observe("ann", [{"role": "user", "content": "I love hiking."}])
         m.flush_writes()
         m.forget("ann")
-    with UserModeler(store_path, embedder=HashingEmbedder()) as m:
+    with UserModeler(**backend.where(), embedder=HashingEmbedder()) as m:
         assert m.export("ann")["insights"] == [] and m.export("ann")["messages"] == []
 
 
@@ -193,8 +201,10 @@ async def test_async_twins(modeler: UserModeler) -> None:
 
 
 def test_context_can_exclude_messages_already_in_the_prompt(modeler: UserModeler) -> None:
-    modeler.observe("ann", [{"id": "old", "role": "user", "content": "I love kayaking trips."}], session_id="s1")
+    # Plain remarks, so no insight cites them (a message a chosen insight cites is not quoted again).
+    modeler.observe("ann", [{"id": "old", "role": "user", "content": "kayaking trips, huh"}], session_id="s1")
     modeler.observe("ann", [{"id": "now", "role": "user", "content": "kayaking again tomorrow"}], session_id="s2")
+    assert not modeler.user_model("ann").insights
     quoted = {i.id for i in modeler.context("ann", "kayaking", max_tokens=500).items if i.source == "message"}
     assert quoted == {"old", "now"}
     by_id = modeler.context("ann", "kayaking", max_tokens=500, exclude_message_ids=["now"])

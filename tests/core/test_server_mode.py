@@ -90,3 +90,40 @@ def test_transient_load_errors_are_retried_then_typed(http_client: object, monke
         failures = iter([True] * 10)
         with pytest.raises(StoreError, match="after 4 tries"):
             m.context("ann", "tea")
+
+
+def test_a_process_sees_what_another_wrote_after_refresh_after(http_client: object, tmp_path: Path) -> None:
+    """Two modelers on one server (as two processes would be): a user's model held in memory is read again once
+    it is older than ``refresh_after``; with ``None`` it is served from memory until evicted."""
+    ns = _namespace()
+
+    def opened(name: str, refresh: float | None) -> UserModeler:
+        return UserModeler(
+            client=http_client,
+            embedder=HashingEmbedder(),
+            namespace=ns,
+            shards=4,
+            journal_path=tmp_path / f"{name}.sqlite3",
+            refresh_after=refresh,
+        )
+
+    with opened("a", 0.0) as fresh, opened("b", None) as cached, opened("c", None) as writer:
+        writer.observe("ann", [{"id": "w1", "role": "user", "content": "I love kayaking."}])
+        writer.flush_writes()
+        assert "kayaking" in fresh.context("ann", "hobbies").text.lower()
+        assert "kayaking" in cached.context("ann", "hobbies").text.lower()
+        writer.observe("ann", [{"id": "w2", "role": "user", "content": "I'm allergic to peanuts."}])
+        writer.flush_writes()
+        assert "peanuts" in fresh.context("ann", "snacks").text.lower(), "refresh_after=0 reads the server again"
+        assert "peanuts" not in cached.context("ann", "snacks").text.lower(), "refresh_after=None keeps its copy"
+        # the refreshing modeler's own unflushed writes survive a refresh (the journal overlays the server)
+        fresh.observe("ann", [{"id": "f1", "role": "user", "content": "I want to learn Italian."}])
+        assert {m.id for m in fresh.messages("ann")} == {"w1", "w2", "f1"}
+
+
+@pytest.mark.parametrize("bad", [-1, "soon", True, float("nan")])
+def test_refresh_after_is_checked(bad: object, store_path: Path) -> None:
+    from personal_core import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="refresh_after"):
+        UserModeler(store_path, embedder=HashingEmbedder(), refresh_after=bad)  # type: ignore[arg-type]
