@@ -11,21 +11,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import socket
 import sqlite3
 import struct
 import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from support.chroma_server import start_chroma, stop
 from support.scripted import ScriptedLLM
 
 from personal_core import CallableEmbedder, StoreError, UserModeler
@@ -316,42 +313,16 @@ def test_a_crash_during_the_rebuild_loses_no_other_user(store_path: Path, monkey
 
 
 # ----------------------------------------------------------------- server mode: the documented limits
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[tuple[Path, int, subprocess.Popen[bytes]]]:
     """A `chroma run` server this test may stop (to scrub its directory as an operator would)."""
-    chroma = Path(sys.executable).with_name("chroma")
-    command = [str(chroma)] if chroma.exists() else [sys.executable, "-m", "chromadb.cli.cli"]
-    data, port = tmp_path / "server-data", _free_port()
-    proc = subprocess.Popen(
-        [*command, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("chroma server did not start")
-        time.sleep(0.1)
+    data = tmp_path / "server-data"
+    proc, port = start_chroma(data, tmp_path / "server.log")
     try:
         yield data, port, proc
     finally:
         if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop(proc)
 
 
 def test_server_mode_deletes_and_the_operator_scrubs_offline(
