@@ -76,8 +76,8 @@ class PackingPolicy:
 
     The card goes first, then the best insight and the summary; then insights and raw message excerpts share
     what is left, best score first (insight scores times ``insight_weight``; both kinds are scored on one scale
-    by the ranker). With ``skip_cited_messages``, an excerpt of a message that a chosen insight already cites
-    as evidence is left out: the insight says it in fewer tokens.
+    by the ranker). With ``skip_cited_messages``, an excerpt of a message that a chosen card entry or insight
+    already cites as evidence is left out: they say it in fewer tokens.
     """
 
     insight_weight: float = 1.0
@@ -147,7 +147,7 @@ def pack(
             try_add(insights[0], max_tokens)
         for c in sections.get("summary", ()):
             try_add(c, max_tokens)
-        cited: set[str] = {e for c in chosen if c.source == "insight" for e in c.evidence}
+        cited: set[str] = {e for c in chosen if c.source in ("card", "insight") for e in c.evidence}
         for c in _merged(insights, sections.get("message", ()), policy.insight_weight):
             if c.source == "message" and policy.skip_cited_messages and c.id in cited:
                 continue

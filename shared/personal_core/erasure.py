@@ -123,7 +123,7 @@ def fts5_tables(db: sqlite3.Connection) -> list[str]:
 
 def orphan_segment_folders(directory: Path, sqlite_file: Path) -> list[Path]:
     """Chroma segment folders (UUID-named, HNSW files only) that no segment of ``sqlite_file`` refers to."""
-    db = sqlite3.connect(f"{sqlite_file.as_uri()}?mode=ro", uri=True)
+    db = sqlite3.connect(f"{sqlite_file.resolve().as_uri()}?mode=ro", uri=True)
     try:
         live = {str(row[0]) for row in db.execute("SELECT id FROM segments")}
     finally:

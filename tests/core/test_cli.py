@@ -210,3 +210,13 @@ def test_server_mode(chroma_server: tuple[str, int], tmp_path: Path, capsys: pyt
     assert main(["--server", server, "show", "srv-eve"]) == 0
     assert "Loves jazz" in capsys.readouterr().out
     assert main(["--server", server, "forget", "srv-eve", "--yes"]) == 0
+
+
+def test_forget_with_a_relative_store_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As README shows it: `personal --path ./personal-store forget USER --yes` (the scrub resolves the path)."""
+    monkeypatch.chdir(tmp_path)
+    with UserModeler("./personal-store", embedder=HashingEmbedder()) as m:
+        m.observe("ann", [{"role": "user", "content": "I love zorblaxfruit."}])
+    assert main(["--path", "./personal-store", "forget", "ann", "--yes"]) == 0
+    with UserModeler("./personal-store", embedder=HashingEmbedder()) as m:
+        assert m.export("ann")["messages"] == []
