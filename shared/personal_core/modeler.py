@@ -302,8 +302,7 @@ class UserModeler:
                 if state.evicted:
                     continue
                 if state.loaded and self._refresh_after is not None and self._stale(state):
-                    state.reset()
-                    state.loaded = False
+                    self._reload(state)
                 if not state.loaded:
                     self._load(state)
                 yield state
@@ -537,7 +536,16 @@ class UserModeler:
         return True
 
     def _plan(self, state: UserState, update: ModelUpdate, batch: Sequence[Message]) -> tuple[list[Record], PlanReport]:
+        if self._refresh_after is not None and (update.card_add or update.card_remove or update.summary is not None):
+            # The card and summary are one record: when other processes share the store, plan a change to it
+            # on a fresh copy, so their card lines are kept rather than overwritten by our older one.
+            self._reload(state)
         return plan_update(state, update, batch, now=utcnow(), embed=self.embedder.embed_documents)
+
+    def _reload(self, state: UserState) -> None:
+        state.reset()
+        state.loaded = False
+        self._load(state)
 
     def context(
         self,

@@ -22,8 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from personal_core import HashingEmbedder, UserModeler
 
 ROUNDS = 40  # per user and writer: 3 users x 40 = 120 messages and 120 + 60 insights per writer
@@ -178,8 +176,8 @@ def test_two_writer_processes_through_one_server_lose_nothing(
         )
 
 
-# Known gaps found while writing the test above (strict xfails: they fail loudly once the library fixes them).
-# Two UserModelers on one server namespace, each with its own cache and journal, as two processes would have.
+# Gaps found while writing the test above, now fixed. Two UserModelers on one server namespace, each with its own
+# cache and journal, as two processes would have.
 
 
 def _two_modelers(http_client: Any) -> tuple[UserModeler, UserModeler, Callable[[], UserModeler]]:
@@ -195,13 +193,8 @@ def _two_modelers(http_client: Any) -> tuple[UserModeler, UserModeler, Callable[
 # server mode); tested in tests/core/test_server_mode.py::test_a_process_sees_what_another_wrote_after_refresh_after.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server mode: the profile record (card and summary) is rewritten whole from each process's cached "
-    "copy, so within the refresh_after window the last writer drops the other process's card lines "
-    "(planning.profile_record); a merge on write is not built yet",
-)
 def test_card_lines_learnt_by_two_processes_are_both_kept(http_client: Any) -> None:
+    """The card is one record: a process plans a card change on a fresh copy from the server (server mode)."""
     a, b, open_one = _two_modelers(http_client)
     with a, b:
         b.observe("ann", [{"id": "b0", "role": "user", "content": "hello"}])
