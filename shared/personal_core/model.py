@@ -154,6 +154,8 @@ class Insight(BaseModel):
     valid_from: datetime = Field(default_factory=utcnow)
     valid_to: datetime | None = None
     superseded_by: str | None = None
+    #: The single-valued aspect this insight states ("residence", "diet", "taste:jazz"), if any.
+    slot: str | None = None
 
     @field_validator("user_id")
     @classmethod

@@ -57,6 +57,26 @@ def _reinforce(insight: Insight, new: NewInsight | None, evidence: Sequence[str]
     )
 
 
+def _close(
+    replaced: Sequence[str],
+    by: str,
+    changed: dict[str, Insight],
+    current: dict[str, Insight],
+    valid_from: datetime,
+    now: datetime,
+    report: PlanReport,
+) -> None:
+    """Mark the insights ``replaced`` superseded by ``by`` (history kept: ``valid_to`` and ``superseded_by``)."""
+    for old_id in replaced:
+        old = changed.get(old_id) or current.get(old_id)
+        if old is None or not old.is_current:
+            continue
+        changed[old_id] = old.model_copy(
+            update={"valid_to": max(valid_from, old.valid_from), "superseded_by": by, "updated_at": now}
+        )
+        report.superseded.append(old_id)
+
+
 def plan_update(
     state: UserState,
     update: ModelUpdate,
@@ -98,11 +118,17 @@ def plan_update(
     current_ids = index.ids
     matrix = index.matrix
 
+    by_slot: dict[str, list[str]] = {}
+    for insight in current.values():
+        if insight.slot:
+            by_slot.setdefault(insight.slot, []).append(insight.id)
+
     for (proposal, replaces), vector in zip(proposals, vectors, strict=True):
         evidence = evidence_of(proposal)
         key = normalise(proposal.text)
         if not key:
             continue
+        slot = proposal.slot
         twin_id = by_text.get(key)
         if twin_id is None and replaces is None and matrix is not None:
             sims = matrix @ vector
@@ -110,14 +136,25 @@ def plan_update(
                 candidate = current[current_ids[int(idx)]]
                 if sims[idx] < dedupe_threshold:
                     break
-                if candidate.kind == proposal.kind:
+                # a near twin holding the same slot with other words is a change of value, not a repeat
+                if candidate.kind == proposal.kind and (slot is None or candidate.slot != slot):
                     twin_id = candidate.id
                     break
+        # the current holders of the proposal's slot (other than its twin) are what a slotted insight replaces
+        replaced = [replaces] if replaces is not None else []
+        if slot is not None and replaces is None:
+            replaced = [h for h in by_slot.get(slot, ()) if h != twin_id and h not in replaced]
         if twin_id is not None and twin_id != replaces:
             base = changed.get(twin_id) or current.get(twin_id)
             if base is not None:
-                changed[twin_id] = _reinforce(base, proposal, evidence, now)
+                reinforced = _reinforce(base, proposal, evidence, now)
+                if slot is not None and base.slot != slot:
+                    reinforced = reinforced.model_copy(update={"slot": slot})
+                changed[twin_id] = reinforced
                 report.reinforced.append(twin_id)
+                if slot is not None:
+                    _close(replaced, twin_id, changed, current, max(now, base.valid_from), now, report)
+                    by_slot[slot] = [twin_id]
                 continue
         valid_from = said_at(evidence)
         insight = Insight(
@@ -131,6 +168,7 @@ def plan_update(
             created_at=now,
             updated_at=now,
             valid_from=valid_from,
+            slot=slot,
         )
         if insight.id in state.insights:  # the same batch planned again: nothing new
             continue
@@ -139,12 +177,9 @@ def plan_update(
         by_text[key] = insight.id
         report.added.append(insight.id)
         report.added_kinds.append(insight.kind.value)
-        if replaces is not None:
-            old = changed.get(replaces) or current[replaces]
-            changed[replaces] = old.model_copy(
-                update={"valid_to": max(valid_from, old.valid_from), "superseded_by": insight.id, "updated_at": now}
-            )
-            report.superseded.append(replaces)
+        _close(replaced, insight.id, changed, current, valid_from, now, report)
+        if slot is not None:
+            by_slot[slot] = [insight.id]
 
     for insight_id in dict.fromkeys(update.reinforced):
         base = changed.get(insight_id) or current.get(insight_id)

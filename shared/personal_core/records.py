@@ -138,6 +138,7 @@ def insight_to_record(insight: Insight, embedding: npt.NDArray[np.float32]) -> R
         "valid_from": _ts(insight.valid_from),
         "valid_to": _ts(insight.valid_to) if insight.valid_to else None,
         "superseded_by": insight.superseded_by,
+        "slot": insight.slot,
     }
     return Record(insight.id, insight.user_id, INS, insight.text, _pack(insight.user_id, INS, data), embedding)
 
@@ -160,6 +161,7 @@ def record_to_insight(record: Record) -> Insight:
         valid_from=_dt(data["valid_from"]),
         valid_to=_dt(valid_to) if valid_to else None,
         superseded_by=data.get("superseded_by") or None,
+        slot=data.get("slot") or None,
     )
 
 

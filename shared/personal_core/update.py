@@ -8,6 +8,9 @@ from .model import InsightKind, InsightLevel
 
 #: Most entries a user's card may hold.
 CARD_LIMIT = 40
+#: Slot names: lowercase words joined by ``_ : . -``.
+SLOT_PATTERN = r"^[a-z0-9][a-z0-9_:.\-]*$"
+SLOT_MAX_CHARS = 80
 
 
 class NewInsight(BaseModel):
@@ -20,6 +23,9 @@ class NewInsight(BaseModel):
     confidence: float = Field(default=0.7, ge=0.0, le=1.0)
     level: InsightLevel = InsightLevel.EXPLICIT
     evidence: list[str] = Field(default_factory=list)
+    #: What the insight is about when only one value can hold at a time ("residence", "name", "diet",
+    #: "taste:jazz"...): a new current insight with a slot supersedes the current one holding the same slot.
+    slot: str | None = Field(default=None, max_length=SLOT_MAX_CHARS, pattern=SLOT_PATTERN)
 
 
 class Supersession(BaseModel):
