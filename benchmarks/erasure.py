@@ -78,7 +78,7 @@ def run_size(per_shard: int, shards: int, dim: int) -> dict[str, Any]:
         while min(filled) < per_shard:
             uid = f"user-{user:06d}"
             user += 1
-            shard = m._store.shard_of(uid)
+            shard = m.internals.store.shard_of(uid)
             if filled[shard] >= per_shard:
                 continue
             count = min(50, per_shard - filled[shard])
@@ -93,7 +93,7 @@ def run_size(per_shard: int, shards: int, dim: int) -> dict[str, Any]:
             ]
         started = time.perf_counter()
         for start in range(0, len(records), 4000):
-            m._store.apply(records[start : start + 4000])
+            m.internals.store.apply(records[start : start + 4000])
         out["build_seconds"] = round(time.perf_counter() - started, 1)
         for i, text in enumerate(TEXTS[:3]):
             m.observe(VICTIM, [{"id": f"v{i}", "role": "user", "content": text}])
@@ -119,7 +119,7 @@ def run_size(per_shard: int, shards: int, dim: int) -> dict[str, Any]:
             m.observe(VICTIM, [{"id": f"v{i}", "role": "user", "content": text}])
         m.flush_writes()
         started = time.perf_counter()
-        m._store.delete_user(VICTIM)
+        m.internals.store.delete_user(VICTIM)
         out["plain_delete_seconds"] = round(time.perf_counter() - started, 3)
         m.close()
     return out

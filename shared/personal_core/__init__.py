@@ -7,12 +7,17 @@ Start with :class:`UserModeler`::
     with UserModeler(path="./personal-store") as modeler:
         modeler.observe("ann", [{"role": "user", "content": "I'm vegetarian and I love hiking."}])
         print(modeler.context("ann", "what should I cook tonight?").text)
+
+The public API is exactly the names in ``personal_core.__all__`` (re-exported here); submodules are
+internal and may change between releases. ``docs/architecture.md`` maps the layers behind the facade.
 """
 
+from .candidates import SearchHit
 from .context import CLOSE_TAG, OPEN_TAG, PackingPolicy
 from .embedding import CallableEmbedder, Embedder, HashingEmbedder, from_chroma_embedding_function
 from .errors import (
     ClosedError,
+    ConfigurationError,
     EmbedderMismatchError,
     InvalidInputError,
     PersonalError,
@@ -32,11 +37,11 @@ from .model import (
     validate_session_id,
     validate_user_id,
 )
-from .modeler import Reasoner, SearchHit, UserModeler
+from .modeler import UserModeler
 from .reasoner import LLMError, LLMReasoner, is_derivation_prompt
 from .store import http_client
 from .tokens import EstimateCounter, TiktokenCounter, TokenCounter, default_counter
-from .update import ModelUpdate, NewInsight, Supersession
+from .update import ModelUpdate, NewInsight, Reasoner, Supersession
 
 __version__ = "0.1.0"
 
@@ -45,6 +50,7 @@ __all__ = [
     "OPEN_TAG",
     "CallableEmbedder",
     "ClosedError",
+    "ConfigurationError",
     "ContextItem",
     "Embedder",
     "EmbedderMismatchError",

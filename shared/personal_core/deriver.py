@@ -1,4 +1,9 @@
-"""The deriver: forms batches from pending messages and runs them through the LLM reasoner.
+"""The deriver: forms batches from pending messages, runs each through the LLM reasoner, and saves the result.
+
+One batch reads top to bottom in :meth:`Deriver.process`: snapshot what the reasoner needs from the user's
+cached model, call the LLM (the sans-I/O :meth:`Deriver._steps` generator says what to send; a sync and an
+async shell do the I/O), then save the result and complete the batch in one journal transaction
+(:meth:`Ingest.apply_derived <personal_core.ingest.Ingest.apply_derived>`).
 
 It never raises into the caller's chain: an LLM failure (exception, timeout, unusable output after one
 re-ask) is logged at WARNING with the user and batch id, counted, and the batch is retried with exponential
@@ -9,31 +14,33 @@ derived at a time; a background thread drains the queue, ``flush()`` drains it i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass
 
+from .cache import UserCache
+from .candidates import related_insights
+from .embedding import Embedder
+from .ingest import Derived, Ingest
+from .model import Role
 from .queue import PENDING, Batch, DeriveQueue, plan_batches
-from .reasoner import ChatMessages, LLMError, LLMReasoner, ReasonerInput, acall_llm, call_llm
+from .reasoner import ChatMessages, LLMError, LLMReasoner, ReasonerInput, acall_llm, call_llm, is_async_callable
 from .repair import MAX_REPLY_CHARS, OutputError, RepairReport
+from .settings import DeriverSettings
+from .stats import Counters
 from .tokens import TokenCounter
 from .update import ModelUpdate
 from .worker import BackgroundThread
 
 logger = logging.getLogger(__name__)
 
+#: Characters of each user message used to find the insights related to a batch.
+QUERY_CHARS = 2000
 
-@dataclass(frozen=True)
-class DeriverSettings:
-    """Batching and retry policy."""
-
-    batch_tokens: int = 512
-    max_batch_age: float = 300.0
-    max_attempts: int = 5
-    backoff_base: float = 2.0
-    interval: float = 0.5
+__all__ = ["Derived", "Deriver", "DeriverSettings", "Outcome"]
 
 
 @dataclass(frozen=True)
@@ -47,22 +54,6 @@ class Outcome:
     output_tokens: int
 
 
-@dataclass(frozen=True)
-class Derived:
-    """A batch's validated result, ready to apply."""
-
-    batch: Batch
-    update: ModelUpdate
-    report: RepairReport
-    input_tokens: int
-    output_tokens: int
-    calls: int
-
-
-Snapshot = Callable[[str, tuple[str, ...]], ReasonerInput | None]
-Apply = Callable[[Derived], bool]
-
-
 class Deriver(BackgroundThread):
     """Drives the durable :class:`DeriveQueue` through an :class:`LLMReasoner`."""
 
@@ -74,19 +65,81 @@ class Deriver(BackgroundThread):
         reasoner: LLMReasoner,
         counter: TokenCounter,
         *,
-        snapshot: Snapshot,
-        apply: Apply,
-        settings: DeriverSettings = DeriverSettings(),
+        cache: UserCache,
+        ingest: Ingest,
+        embedder: Embedder,
+        settings: DeriverSettings | None = None,
+        inline: bool = False,
+        background: bool = True,
     ) -> None:
         super().__init__()
+        self.inline = inline
+        self.background = background
+        self._llm_is_async = is_async_callable(reasoner.llm)
+        self._task: asyncio.Task[None] | None = None
         self.queue = queue
         self.reasoner = reasoner
         self.counter = counter
-        self.settings = settings
-        self._snapshot = snapshot
-        self._apply = apply
+        self.cache = cache
+        self.ingest = ingest
+        self.embedder = embedder
+        self.settings = settings or DeriverSettings()
         self._run_lock = threading.Lock()  # one batch at a time; the workers and flush() take turns
         self._async_workers = 0
+
+    # ------------------------------------------------------------------ what observe() triggers
+    def after_observe(self, user_id: str) -> None:
+        """New messages were queued: derive them now (``inline``) or wake the background worker."""
+        if self.inline:
+            self.flush_quietly(user_id)
+        else:
+            self.wake()
+
+    async def aafter_observe(self, user_id: str) -> None:
+        """Async :meth:`after_observe`; with an async LLM the worker runs as a task in the caller's loop."""
+        if self.inline:
+            await self.aflush_quietly(user_id)
+            return
+        if self.background and self._llm_is_async and (self._task is None or self._task.done()):
+            self._task = asyncio.get_running_loop().create_task(self.aworker())
+        self.wake()
+
+    def flush_quietly(self, user_id: str | None) -> None:
+        """:meth:`flush` that never raises (failures stay pending and are retried)."""
+        try:
+            self.flush(user_id)
+        except Exception:
+            logger.exception("derivation failed; the messages stay pending")
+
+    async def aflush_quietly(self, user_id: str | None) -> None:
+        """Async :meth:`flush_quietly`."""
+        try:
+            await self.aflush(user_id)
+        except Exception:
+            logger.exception("derivation failed; the messages stay pending")
+
+    def start_background(self) -> None:
+        """Start the worker thread when background derivation is on."""
+        if self.background:
+            self.start()
+
+    def close(self) -> None:
+        """Stop the worker thread and end the async worker task (pending work stays durable)."""
+        self.stop()
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            with contextlib.suppress(RuntimeError):  # its loop may already be closed
+                task.get_loop().call_soon_threadsafe(task.cancel)
+
+    async def aclose(self) -> None:
+        """Async :meth:`close`: the worker task is cancelled and awaited in its own loop."""
+        task, self._task = self._task, None
+        self.stop(timeout=0)
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await asyncio.to_thread(self.stop)
 
     def _delay(self) -> float:
         return self.settings.interval
@@ -108,13 +161,15 @@ class Deriver(BackgroundThread):
         users = [user_id] if user_id is not None else self.queue.pending_users()
         formed = 0
         for uid in users:
-            groups = plan_batches(
+            groups, idle = plan_batches(
                 self.queue.pending_of(uid),
                 batch_tokens=self.settings.batch_tokens,
                 max_age=self.settings.max_batch_age,
                 now=now,
                 force=force,
             )
+            if idle:
+                self.queue.release_pending(uid, idle)
             if groups:
                 formed += len(self.queue.form_batches(uid, groups, now))
         return formed
@@ -192,11 +247,24 @@ class Deriver(BackgroundThread):
         head = self.counter.count(reply[:MAX_REPLY_CHARS])
         return head + round(head * (len(reply) - MAX_REPLY_CHARS) / MAX_REPLY_CHARS)
 
+    def snapshot(self, batch: Batch) -> ReasonerInput | None:
+        """What the reasoner needs for ``batch`` (the user's card, summary and related insights, and the batch's
+        messages), or None when its messages are gone (forget / delete_session)."""
+        with self.cache.user(batch.user_id) as state:
+            messages = [state.messages[m].message for m in batch.message_ids if m in state.messages]
+        if not messages:
+            return None
+        query = " ".join(m.content[:QUERY_CHARS] for m in messages if m.role is Role.USER) or messages[-1].content
+        vector = self.embedder.embed_query(query[: QUERY_CHARS * 4])  # outside the user's lock
+        with self.cache.user(batch.user_id) as state:
+            related = related_insights(state, query, vector)
+            return ReasonerInput(batch.user_id, state.profile.card, state.profile.summary, related, messages)
+
     def process(self, batch: Batch) -> bool:
-        """Derive one batch and apply it (sync shell). Failures are recorded, never raised."""
-        data = self._snapshot(batch.user_id, batch.message_ids)
-        if data is None or not data.messages:  # its messages were deleted (forget / delete_session)
-            return self._apply(Derived(batch, ModelUpdate(), RepairReport(), 0, 0, 0))
+        """Derive one batch and save it (sync shell). Failures are recorded, never raised."""
+        data = self.snapshot(batch)
+        if data is None:
+            return self._finish_empty(batch)
         steps = self._steps(batch, data)
         try:
             conversation = next(steps)
@@ -210,10 +278,10 @@ class Deriver(BackgroundThread):
             return self._finish(batch, done.value)
 
     async def aprocess(self, batch: Batch) -> bool:
-        """Derive one batch and apply it (async shell: the LLM is awaited in the running loop)."""
-        data = await asyncio.to_thread(self._snapshot, batch.user_id, batch.message_ids)
-        if data is None or not data.messages:
-            return await asyncio.to_thread(self._apply, Derived(batch, ModelUpdate(), RepairReport(), 0, 0, 0))
+        """Derive one batch and save it (async shell: the LLM is awaited in the running loop)."""
+        data = await asyncio.to_thread(self.snapshot, batch)
+        if data is None:
+            return await asyncio.to_thread(self._finish_empty, batch)
         steps = self._steps(batch, data)
         try:
             conversation = next(steps)
@@ -226,11 +294,21 @@ class Deriver(BackgroundThread):
         except StopIteration as done:
             return await asyncio.to_thread(self._finish, batch, done.value)
 
+    def _finish_empty(self, batch: Batch) -> bool:
+        """A batch whose messages are gone: completed without an LLM call, counted and logged."""
+        logger.info(
+            "user %r batch %s has no stored messages left; completed without deriving", batch.user_id, batch.batch_id
+        )
+        applied = self.ingest.apply_derived(Derived(batch, ModelUpdate(), RepairReport(), 0, 0, 0))
+        if applied:
+            self.queue.count(Counters(batches_empty=1), batch.user_id)
+        return applied
+
     def _finish(self, batch: Batch, outcome: Outcome) -> bool:
         derived = outcome.derived
         if derived is not None:
             try:
-                return self._apply(derived)
+                return self.ingest.apply_derived(derived)
             except Exception as exc:  # recorded as a failed attempt below
                 # A result that cannot be applied must cost an attempt like any other failure: left untouched,
                 # the batch would stay the oldest due one and be retried before every other batch, forever.
@@ -247,11 +325,11 @@ class Deriver(BackgroundThread):
 
     def _record_failure(self, batch: Batch, outcome: Outcome) -> None:
         self.queue.count(
-            {
-                "llm_calls": outcome.calls,
-                "reasoner_input_tokens": outcome.input_tokens,
-                "reasoner_output_tokens": outcome.output_tokens,
-            },
+            Counters(
+                llm_calls=outcome.calls,
+                reasoner_input_tokens=outcome.input_tokens,
+                reasoner_output_tokens=outcome.output_tokens,
+            ),
             batch.user_id,
         )
         failed = self.queue.fail(

@@ -17,7 +17,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from .errors import InvalidInputError
+from .errors import EmbedderMismatchError, InvalidInputError
+from .store import CHROMA_DEFAULT_EMBEDDER, chroma_default_embedding_function
 from .text import terms
 
 logger = logging.getLogger(__name__)
@@ -173,3 +174,32 @@ def resolve_embedder(embedder: Any) -> Embedder:
         f"embedder must implement Embedder (name, dimension, embed_documents, embed_query) "
         f"or be a Chroma EmbeddingFunction, got {type(embedder).__name__}"
     )
+
+
+def choose_embedder(embedder: Any | None, pin: dict[str, Any] | None) -> Embedder:
+    """The embedder a store opens with: the one given, else the one its pin names (when it can be rebuilt
+    here), else for a new store Chroma's default model when it is already on disk, else the offline
+    :class:`HashingEmbedder` (with a warning). Raises :class:`EmbedderMismatchError` for a pinned embedder
+    that must be passed in."""
+    if embedder is not None:
+        return resolve_embedder(embedder)
+    if pin is not None and pin.get("embedder"):
+        name = str(pin["embedder"])
+        hashing = HashingEmbedder.from_name(name)
+        if hashing is not None:
+            return hashing
+        if name == CHROMA_DEFAULT_EMBEDDER:
+            ef = chroma_default_embedding_function()
+            if ef is not None:
+                return from_chroma_embedding_function(ef, name=CHROMA_DEFAULT_EMBEDDER)
+        raise EmbedderMismatchError(
+            f"this store was created with embedder {name!r}; pass embedder= with that embedder to open it"
+        )
+    ef = chroma_default_embedding_function()
+    if ef is not None:
+        return from_chroma_embedding_function(ef, name=CHROMA_DEFAULT_EMBEDDER)
+    logger.warning(
+        "no embedder given and Chroma's default model is not on disk: using the offline HashingEmbedder "
+        "(word overlap, not meaning). Pass embedder= for semantic search."
+    )
+    return HashingEmbedder()

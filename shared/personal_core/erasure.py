@@ -27,10 +27,15 @@ import struct
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from .cache import UserCache
+from .errors import StoreError
 from .journal import Journal
+from .queue import DeriveQueue
 from .store import ChromaStore
 from .text import _stem
 
@@ -231,3 +236,33 @@ def scan(roots: Sequence[Path], needles: dict[str, bytes]) -> ScanResult:
             if found:
                 result.hits[str(file)] = found
     return result
+
+
+def forget_user(
+    store: ChromaStore, journal: Journal, cache: UserCache, flusher_lock: AbstractContextManager[Any], user_id: str
+) -> ErasureReport:
+    """Erase ``user_id`` everywhere: cached model, journal and derivation queue, Chroma, and on disk.
+
+    The flusher is held off meanwhile (nothing of the user can be moved to Chroma mid-erasure). Raises
+    :class:`~personal_core.errors.StoreError` if the on-disk scrub failed after the user was already deleted
+    from every read: calling it again finishes the scrub.
+    """
+    with flusher_lock:
+        with cache.user(user_id) as state:
+            journal.drop_user(user_id, also=lambda db: DeriveQueue.drop_user(db, user_id))
+            try:
+                store.delete_user(user_id)
+            finally:
+                cache.drop(state)
+        try:
+            report = erase_user(store, journal, user_id)
+        except Exception as exc:
+            raise StoreError(
+                f"the user was deleted, but scrubbing the files failed ({exc}); call forget() again to finish"
+            ) from exc
+    phases = {k: round(v, 3) for k, v in report.seconds.items()}
+    if report.on_disk:
+        logger.info("forgot a user (shard %d rebuilt, %d records): %s", report.shard, report.kept_records, phases)
+    else:
+        logger.info("forgot a user through the Chroma API (the server's files are not scrubbed): %s", phases)
+    return report

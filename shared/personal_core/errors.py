@@ -25,3 +25,7 @@ class EmbedderMismatchError(StoreError):
 
 class ClosedError(PersonalError):
     """The object was used after ``close()``."""
+
+
+class ConfigurationError(PersonalError):
+    """The modeler is not set up for what was asked (e.g. ``ask()`` without an LLM)."""

@@ -8,7 +8,6 @@ user, the text and the evidence, so planning the same batch again yields the sam
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,17 +20,44 @@ from .model import Insight, Message
 from .records import Profile, Record, insight_to_record, profile_to_record
 from .safety import card_entry_allowed
 from .state import UserState
+from .text import normalise
 from .update import CARD_LIMIT, ModelUpdate, NewInsight
 
 Embed = Callable[[Sequence[str]], npt.NDArray[np.float32]]
 
-_NORMALISE = re.compile(r"[^\w]+", re.UNICODE)
 MAX_EVIDENCE = 50
 
 
-def normalise(text: str) -> str:
-    """Case-, punctuation- and space-insensitive form of ``text`` for exact-duplicate detection."""
-    return _NORMALISE.sub(" ", text.lower()).strip()
+@dataclass(frozen=True)
+class DedupeIndex:
+    """A snapshot (at ``version``) of the current insights, for duplicate detection. Treat as read-only."""
+
+    version: int
+    current: dict[str, Insight]
+    by_text: dict[str, str]
+    ids: list[str]
+    matrix: npt.NDArray[np.float32] | None
+
+
+def dedupe_index(state: UserState) -> DedupeIndex:
+    """Current insights by id and by normalised text, and their vectors: what planning compares against.
+
+    Cached on the state until its insights change.
+    """
+    cached = state.caches.get("dedupe")
+    if isinstance(cached, DedupeIndex) and cached.version == state.insights_version:
+        return cached
+    current = {i.id: i for i in state.insights.values() if i.is_current}
+    ids = list(current)
+    index = DedupeIndex(
+        version=state.insights_version,
+        current=current,
+        by_text={normalise(i.text): i.id for i in current.values()},
+        ids=ids,
+        matrix=np.stack([state.insight_vectors[i] for i in ids]) if ids else None,
+    )
+    state.caches["dedupe"] = index
+    return index
 
 
 @dataclass
@@ -92,7 +118,7 @@ def plan_update(
     """
     report = PlanReport()
     batch_ids = {m.id: m for m in batch}
-    index = state.dedupe_index()
+    index = dedupe_index(state)
     current = index.current
     changed: dict[str, Insight] = {}
     by_text = dict(index.by_text)  # extended below with this batch's new insights

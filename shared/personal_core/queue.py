@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from .ids import new_id
 from .journal import Journal
+from .stats import Counters
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
@@ -61,11 +62,12 @@ class Batch:
 
 def plan_batches(
     pending: Sequence[PendingMessage], *, batch_tokens: int, max_age: float, now: float, force: bool
-) -> list[list[str]]:
+) -> tuple[list[list[str]], list[str]]:
     """Group a user's pending messages (in order) into batches of about ``batch_tokens`` tokens of user text.
 
     Full groups are always emitted; the trailing partial group only when ``force`` or when its oldest message
-    waited at least ``max_age`` seconds.
+    waited at least ``max_age`` seconds. A trailing group without any user text (an assistant reply after the
+    last batch) is not worth an LLM call: it is returned second, as ids to let go of without deriving.
     """
     groups: list[list[str]] = []
     current: list[str] = []
@@ -80,8 +82,11 @@ def plan_batches(
             groups.append(current)
             current, tokens = [], 0
     if current and (force or now - oldest >= max_age):
-        groups.append(current)
-    return groups
+        if tokens > 0:
+            groups.append(current)
+        else:
+            return groups, current
+    return groups, []
 
 
 def backoff_seconds(attempts: int, base: float, cap: float = 3600.0) -> float:
@@ -112,11 +117,15 @@ class DeriveQueue:
         db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
 
     @staticmethod
-    def add_counters(db: sqlite3.Connection, user_id: str, deltas: dict[str, float]) -> None:
+    def add_counters(db: sqlite3.Connection, user_id: str, counters: Counters) -> None:
+        DeriveQueue._add_rows(db, user_id, counters.rows())
+
+    @staticmethod
+    def _add_rows(db: sqlite3.Connection, user_id: str, rows: dict[str, float]) -> None:
         db.executemany(
             "INSERT INTO counters(user_id, name, value) VALUES (?, ?, ?) "
             "ON CONFLICT(user_id, name) DO UPDATE SET value = value + excluded.value",
-            [(user_id, name, value) for name, value in deltas.items() if value],
+            [(user_id, name, value) for name, value in rows.items() if value],
         )
 
     @staticmethod
@@ -125,10 +134,17 @@ class DeriveQueue:
             db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
 
     # -- standalone operations
-    def count(self, deltas: dict[str, float], user_id: str = "") -> None:
+    def count(self, counters: Counters, user_id: str = "") -> None:
         """Add to counters outside any other write (e.g. a failed LLM call)."""
         with self.journal.transaction() as db:
-            self.add_counters(db, user_id, deltas)
+            self.add_counters(db, user_id, counters)
+
+    def release_pending(self, user_id: str, message_ids: Sequence[str]) -> None:
+        """Let go of pending messages without deriving them (they stay stored; see :func:`plan_batches`)."""
+        with self.journal.transaction() as db:
+            db.executemany(
+                "DELETE FROM pending WHERE user_id = ? AND message_id = ?", [(user_id, m) for m in message_ids]
+            )
 
     def pending_users(self) -> list[str]:
         with self.journal.transaction() as db:
@@ -167,7 +183,7 @@ class DeriveQueue:
                 )
                 made.append(batch)
             if made:
-                self.add_counters(db, user_id, {"batches_formed": len(made)})
+                self.add_counters(db, user_id, Counters(batches_formed=len(made)))
         return made
 
     def batches(
@@ -208,7 +224,9 @@ class DeriveQueue:
                 "UPDATE batches SET attempts = ?, status = ?, next_attempt = ?, last_error = ? WHERE batch_id = ?",
                 (attempts, status, next_attempt, error[:2000], batch.batch_id),
             )
-            self.add_counters(db, batch.user_id, {"llm_failures": 1, "batches_failed": 1 if status == FAILED else 0})
+            self.add_counters(
+                db, batch.user_id, Counters(llm_failures=1, batches_failed=1 if status == FAILED else 0)
+            )
         return Batch(
             batch.batch_id, batch.user_id, batch.message_ids, status, attempts, next_attempt, error, batch.created
         )
@@ -227,14 +245,14 @@ class DeriveQueue:
                 )
             return int(cursor.rowcount)
 
-    def counters(self, user_id: str | None = None) -> dict[str, float]:
+    def counters(self, user_id: str | None = None) -> Counters:
         """Summed counters (all users, or one)."""
         with self.journal.transaction() as db:
             if user_id is None:
                 rows = db.execute("SELECT name, SUM(value) FROM counters GROUP BY name").fetchall()
             else:
                 rows = db.execute("SELECT name, value FROM counters WHERE user_id = ?", (user_id,)).fetchall()
-        return {name: value for name, value in rows}
+        return Counters.from_rows({name: value for name, value in rows})
 
     def sizes(self, user_id: str | None = None) -> dict[str, int]:
         """Pending messages, pending batches and failed batches (all users, or one)."""
@@ -262,7 +280,7 @@ class DeriveQueue:
             db.executemany("INSERT OR IGNORE INTO pending VALUES (?, ?, ?, ?, ?)", pending)
             db.executemany("INSERT OR IGNORE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batches)
             for user_id, name, value in counters:
-                self.add_counters(db, user_id, {name: value})
+                self._add_rows(db, user_id, {name: value})
         with other.journal.transaction() as src:
             for table in ("pending", "batches", "counters"):
                 src.execute(f"DELETE FROM {table}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,20 +27,9 @@ from .records import (
     record_to_message,
     record_to_profile,
 )
-from .text import terms
+from .text import normalise, terms
 
 DAY = 86400.0
-
-
-@dataclass(frozen=True)
-class DedupeIndex:
-    """A snapshot (at ``version``) of the current insights, for duplicate detection. Treat as read-only."""
-
-    version: int
-    current: dict[str, Insight]
-    by_text: dict[str, str]
-    ids: list[str]
-    matrix: npt.NDArray[np.float32] | None
 
 
 @dataclass
@@ -65,12 +55,10 @@ class UserState:
     _links: dict[tuple[str, bool], tuple[tuple[int, int], tuple[IntArray, IntArray]]] = field(
         default_factory=dict, repr=False
     )
-    tokens: dict[str, int] = field(default_factory=dict, repr=False)
-    excerpts: dict[str, str] = field(default_factory=dict, repr=False)
-    _lines: dict[tuple[str, str, bool], tuple[object, str]] = field(default_factory=dict, repr=False)
     _terms: dict[str, list[str]] = field(default_factory=dict, repr=False)
-    _dedupe: DedupeIndex | None = field(default=None, repr=False)
     _memo: dict[str, tuple[int, dict[str, tuple[str, ...]]]] = field(default_factory=dict, repr=False)
+    #: Caches that services above keep for this user (render caches, dedupe index); dropped by :meth:`reset`.
+    caches: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def apply(self, upserts: Iterable[Record], deletes: Iterable[str] = ()) -> None:
         """Apply stored records (as written to the journal) to the in-memory model."""
@@ -112,10 +100,9 @@ class UserState:
             self.record_of_message,
             self._corpora,
             self._links,
-            self.tokens,
-            self.excerpts,
-            self._lines,
             self._terms,
+            self._memo,
+            self.caches,
         ):
             holder.clear()
         self.version += 1
@@ -125,8 +112,6 @@ class UserState:
         """Evidence of current insights by normalised text (card entries borrow it); cached per version."""
         cached = self._memo.get("card_evidence")
         if cached is None or cached[0] != self.insights_version:
-            from .planning import normalise
-
             value = {normalise(i.text): tuple(i.evidence) for i in self.insights.values() if i.is_current}
             cached = (self.insights_version, value)
             self._memo["card_evidence"] = cached
@@ -189,16 +174,6 @@ class UserState:
         self._corpora["messages"] = (self.version, corpus, ids)
         return corpus, ids
 
-    def line(self, source: object, key: tuple[str, str, bool], render: Callable[[], str]) -> str:
-        """The rendered context line of ``source`` (an insight or stored message), cached while it is the same
-        object (updates replace the object, so a changed item is rendered again)."""
-        hit = self._lines.get(key)
-        if hit is not None and hit[0] is source:
-            return hit[1]
-        line = render()
-        self._lines[key] = (source, line)
-        return line
-
     def evidence_links(self, include_superseded: bool = False) -> tuple[IntArray, IntArray]:
         """(insight index, message index) pairs: each insight of :meth:`insight_corpus` to its evidence messages
         in :meth:`message_corpus`."""
@@ -245,19 +220,3 @@ class UserState:
             cached = terms(text)
             self._terms[text] = cached
         return cached
-
-    def dedupe_index(self) -> DedupeIndex:
-        """Current insights by id and by normalised text, and their vectors: what planning compares against."""
-        if self._dedupe is None or self._dedupe.version != self.insights_version:
-            from .planning import normalise
-
-            current = {i.id: i for i in self.insights.values() if i.is_current}
-            ids = list(current)
-            self._dedupe = DedupeIndex(
-                version=self.insights_version,
-                current=current,
-                by_text={normalise(i.text): i.id for i in current.values()},
-                ids=ids,
-                matrix=np.stack([self.insight_vectors[i] for i in ids]) if ids else None,
-            )
-        return self._dedupe

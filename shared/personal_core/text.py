@@ -6,6 +6,7 @@ import re
 from functools import lru_cache
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?", re.UNICODE)
+_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 
 STOPWORDS = frozenset(
     """a an the and or but if then so of to in on at by for with from as is are was were be been being am
@@ -42,3 +43,8 @@ def terms(text: str) -> list[str]:
             continue
         out.append(_stem(word))
     return out
+
+
+def normalise(text: str) -> str:
+    """Case-, punctuation- and space-insensitive form of ``text`` for exact-duplicate detection."""
+    return _NON_WORD.sub(" ", text.lower()).strip()

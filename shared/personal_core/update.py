@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from .model import InsightKind, InsightLevel
+from .model import InsightKind, InsightLevel, Message
 
 #: Most entries a user's card may hold.
 CARD_LIMIT = 40
@@ -55,3 +58,17 @@ class ModelUpdate(BaseModel):
             not (self.new_insights or self.reinforced or self.supersessions or self.card_add or self.card_remove)
             and self.summary is None
         )
+
+
+@runtime_checkable
+class Reasoner(Protocol):
+    """Derives a :class:`ModelUpdate` from a batch of one user's messages.
+
+    :class:`~personal_core.heuristic.HeuristicReasoner` (no LLM) and any reasoner of yours implement it and run
+    inside ``observe()``; :class:`~personal_core.reasoner.LLMReasoner` implements it too, and is run by the
+    durable background deriver instead.
+    """
+
+    name: str
+
+    def derive(self, messages: Sequence[Message]) -> ModelUpdate: ...

@@ -90,7 +90,7 @@ def test_odd_but_valid_input_is_stored_safely(modeler: UserModeler) -> None:
     assert [m.id for m in stored] == ["big", "ctl", "uni", "human", "meta"]
     assert [m.role.value for m in stored][-2:] == ["user", "assistant"]
     modeler.flush_writes()
-    modeler._states.clear()  # force a reload from Chroma
+    modeler.internals.cache.clear()  # force a reload from Chroma
     back = {m.id: m for m in modeler.messages("用户 ✓")}
     assert back["big"].content == big and back["ctl"].content == odd[1]["content"]
     assert back["meta"].metadata == {"k": [1, "x"], "n": None}

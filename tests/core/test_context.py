@@ -64,14 +64,20 @@ def test_context_is_deterministic(modeler: UserModeler) -> None:
 def test_superseded_insights_are_excluded_unless_asked(modeler: UserModeler) -> None:
     modeler.observe("ann", [{"id": "v1", "role": "user", "content": "I'm vegetarian."}])
     (old,) = modeler.user_model("ann").insights
-    state_records, _ = modeler._plan(
-        next(iter([modeler._states["ann"]])),
-        __import__("personal_core").ModelUpdate.model_validate(
-            {"supersessions": [{"insight_id": old.id, "replacement": {"kind": "preference", "text": "Eats fish now"}}]}
-        ),
-        [],
-    )
-    modeler._write(modeler._states["ann"], state_records)
+    ingest = modeler.internals.ingest
+    with modeler.internals.cache.user("ann") as state:
+        state_records, _ = ingest.plan(
+            state,
+            __import__("personal_core").ModelUpdate.model_validate(
+                {
+                    "supersessions": [
+                        {"insight_id": old.id, "replacement": {"kind": "preference", "text": "Eats fish now"}}
+                    ]
+                }
+            ),
+            [],
+        )
+        ingest.write(state, state_records)
     current = modeler.context("ann", "diet", max_tokens=400)
     texts = [i.text for i in current.items if i.source == "insight"]
     assert "Eats fish now" in texts and old.text not in texts

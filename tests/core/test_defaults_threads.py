@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from personal_core import EmbedderMismatchError, HashingEmbedder, UserModeler
-from personal_core import modeler as modeler_module
+from personal_core import embedding as modeler_module
 from personal_core.store import CHROMA_DEFAULT_EMBEDDER
 
 
@@ -66,6 +66,6 @@ def test_threads_observe_and_read_without_losing_anything(modeler: UserModeler) 
     total = sum(len(modeler.messages(f"u{k}")) for k in range(5))
     assert total == 8 * 40
     modeler.flush_writes()
-    modeler._states.clear()
+    modeler.internals.cache.clear()
     assert sum(len(modeler.messages(f"u{k}")) for k in range(5)) == 320
     assert sum(len(modeler.user_model(f"u{k}").insights) for k in range(5)) == 320

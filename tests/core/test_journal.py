@@ -58,7 +58,7 @@ def test_chroma_outage_loses_no_observed_message(store_path: Path, monkeypatch: 
     def down(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(m._flusher, "_apply", down)
+    monkeypatch.setattr(m.internals.flusher, "_apply", down)
     for i in range(20):
         m.observe("ann", [{"id": f"m{i}", "role": "user", "content": f"I love thing{i}."}])
     assert m.context("ann", "thing3").text  # reads keep working from memory
@@ -70,4 +70,4 @@ def test_chroma_outage_loses_no_observed_message(store_path: Path, monkeypatch: 
         assert [x.id for x in again.messages("ann")] == [f"m{i}" for i in range(20)]
         again.flush_writes()
         assert again.stats()["journal_pending"] == 0
-        assert len(again._store.load_user("ann")) == 20 + 20 + 1  # messages, insights, profile
+        assert len(again.internals.store.load_user("ann")) == 20 + 20 + 1  # messages, insights, profile

@@ -99,9 +99,9 @@ def test_reopen_before_flush_replays_the_journal(store_path: Path) -> None:
     m = UserModeler(store_path, embedder=HashingEmbedder(), flush_interval=3600)
     m.observe("ann", [{"id": "x", "role": "user", "content": "I'm a nurse and I love jazz."}])
     before = m.user_model("ann")
-    m._flusher.stop()  # simulate a process that never flushed: the journal alone holds the writes
-    m._journal.close()
-    m._store.close()
+    m.internals.flusher.stop()  # simulate a process that never flushed: the journal alone holds the writes
+    m.internals.journal.close()
+    m.internals.store.close()
     with UserModeler(store_path, embedder=HashingEmbedder()) as again:
         assert again.user_model("ann") == before
         assert [x.id for x in again.messages("ann")] == ["x"]
@@ -126,7 +126,7 @@ def test_forget_removes_everything(modeler: UserModeler) -> None:
     assert modeler.user_model("ann").insights == [] and modeler.messages("ann") == []
     assert modeler.search("ann", "zanzibarfood") == []
     assert modeler.context("ann", "zanzibarfood").text == ""
-    assert modeler._store.load_user("ann") == [] and modeler._journal.for_user("ann") == []
+    assert modeler.internals.store.load_user("ann") == [] and modeler.internals.journal.for_user("ann") == []
     assert modeler.user_model("bob").insights, "forgetting ann must not touch bob"
 
 

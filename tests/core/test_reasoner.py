@@ -202,7 +202,9 @@ def test_failed_after_max_attempts_then_retry_failed(backend: Backend) -> None:
 def test_background_worker_derives_by_age_without_flush(backend: Backend) -> None:
     llm = ScriptedLLM(rules_responder(DIET))
     m = make(backend, llm, background=True, max_batch_age=0.1)
-    m._deriver.settings = type(m._deriver.settings)(batch_tokens=512, max_batch_age=0.1, interval=0.05)  # type: ignore[union-attr]
+    m.internals.deriver.settings = type(m.internals.deriver.settings)(
+        batch_tokens=512, max_batch_age=0.1, interval=0.05
+    )  # type: ignore[union-attr]
     try:
         started = time.monotonic()
         m.observe("ann", [{"role": "user", "content": "I'm vegetarian."}])
@@ -247,7 +249,7 @@ def test_forget_discards_pending_and_in_flight_batches(backend: Backend) -> None
     llm = ScriptedLLM(rules_responder(DIET))
     with make(backend, llm) as m:
         m.observe("ann", [{"role": "user", "content": "I'm vegetarian."}])
-        m._deriver.schedule(force=True)  # type: ignore[union-attr]
+        m.internals.deriver.schedule(force=True)  # type: ignore[union-attr]
         m.forget("ann")
         m.flush()
         assert llm.calls == [] and m.stats("ann")["pending_batches"] == 0
@@ -256,7 +258,7 @@ def test_forget_discards_pending_and_in_flight_batches(backend: Backend) -> None
 
 def test_worker_is_a_deriver(backend: Backend) -> None:
     with make(backend, ScriptedLLM()) as m:
-        assert isinstance(m._deriver, Deriver)
+        assert isinstance(m.internals.deriver, Deriver)
 
 
 async def test_async_llm_is_derived_by_a_task_in_the_callers_loop(backend: Backend) -> None:
@@ -271,10 +273,12 @@ async def test_async_llm_is_derived_by_a_task_in_the_callers_loop(backend: Backe
         return responder(chat)
 
     m = UserModeler(**backend.where(), llm=allm, embedder=HashingEmbedder(), max_batch_age=0.05)
-    m._deriver.settings = type(m._deriver.settings)(batch_tokens=512, max_batch_age=0.05, interval=0.05)  # type: ignore[union-attr]
+    m.internals.deriver.settings = type(m.internals.deriver.settings)(
+        batch_tokens=512, max_batch_age=0.05, interval=0.05
+    )  # type: ignore[union-attr]
     try:
         await m.aobserve("ann", [{"role": "user", "content": "I'm vegetarian."}])
-        assert m._async_worker is not None and not m._async_worker.done()
+        assert m.internals.deriver._task is not None and not m.internals.deriver._task.done()
         for _ in range(400):
             if (await m.auser_model("ann")).insights:
                 break
@@ -283,4 +287,4 @@ async def test_async_llm_is_derived_by_a_task_in_the_callers_loop(backend: Backe
         assert loops and all(loop is asyncio.get_running_loop() for loop in loops)
     finally:
         await m.aclose()
-    assert m._async_worker is None
+    assert m.internals.deriver._task is None

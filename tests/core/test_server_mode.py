@@ -41,7 +41,7 @@ def test_observe_context_forget_through_a_server(http_client: object) -> None:
         assert {e for i in model.insights for e in i.evidence} == {"s1"}
         assert "cycling" not in m.context("ann", "cycling").text.lower()
         m.forget("ann")
-        assert m.export("ann")["messages"] == [] and m._store.load_user("ann") == []
+        assert m.export("ann")["messages"] == [] and m.internals.store.load_user("ann") == []
         assert m.user_model("bob").insights
 
 
@@ -75,7 +75,7 @@ def test_transient_load_errors_are_retried_then_typed(http_client: object, monke
 
     monkeypatch.setattr(store_module.time, "sleep", lambda s: None)
     with UserModeler(client=http_client, embedder=HashingEmbedder(), namespace=_namespace(), shards=2) as m:
-        collection = m._store._collection(m._store.shard_of("ann"))
+        collection = m.internals.store._collection(m.internals.store.shard_of("ann"))
         real_get = type(collection).get
         failures = iter([True, True])
 
@@ -86,7 +86,7 @@ def test_transient_load_errors_are_retried_then_typed(http_client: object, monke
 
         monkeypatch.setattr(type(collection), "get", flaky_get)
         assert m.observe("ann", [{"role": "user", "content": "I love tea."}])  # loaded after two retries
-        m._states.clear()
+        m.internals.cache.clear()
         failures = iter([True] * 10)
         with pytest.raises(StoreError, match="after 4 tries"):
             m.context("ann", "tea")

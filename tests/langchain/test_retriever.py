@@ -103,7 +103,7 @@ def test_superseded_insights_only_on_request(memory) -> None:
                 ]
             )
 
-    memory.modeler.reasoner = Mover()
+    memory.modeler.internals.ingest.inline = Mover()  # swap the inline reasoner for this one change
     memory.modeler.observe("ann", [{"role": "user", "content": "I moved to Porto."}])
     assert [d.page_content for d in memory.as_retriever(user_id="ann").invoke("where do I live")] == ["Lives in Porto"]
     both = memory.as_retriever(user_id="ann", include_superseded=True).invoke("where do I live")

@@ -205,7 +205,9 @@ def test_threads_and_tasks_with_background_deriver_and_flusher(
     ledger = Ledger()
     m = make(store_path, llm)
     try:
-        assert m._deriver is not None and m._deriver._thread is not None, "the background deriver runs"
+        assert m.internals.deriver is not None and m.internals.deriver._thread is not None, (
+            "the background deriver runs"
+        )
         threads, tasks = run_workload(m, ledger)
         flush_with_guard(m)
         counts = check_model(m, ledger, llm.calls)
@@ -247,7 +249,7 @@ async def test_async_llm_worker_in_the_loop_with_threads(store_path: Path) -> No
 
     ledger = Ledger()
     m = make(store_path, allm)
-    m._deriver.settings = type(m._deriver.settings)(batch_tokens=40, max_batch_age=0.2, interval=0.05)  # type: ignore[union-attr]
+    m.internals.deriver.settings = type(m.internals.deriver.settings)(batch_tokens=40, max_batch_age=0.2, interval=0.05)  # type: ignore[union-attr]
     errors: list[BaseException] = []
 
     def worker(n: int) -> None:
@@ -271,7 +273,7 @@ async def test_async_llm_worker_in_the_loop_with_threads(store_path: Path) -> No
         for t in threads:
             t.start()
         await asyncio.wait_for(asyncio.gather(*(task(k) for k in range(TASKS))), DEADLOCK_GUARD)
-        assert m._async_worker is not None, "the async LLM is driven by a task in this loop"
+        assert m.internals.deriver._task is not None, "the async LLM is driven by a task in this loop"
         for t in threads:
             await asyncio.to_thread(t.join, DEADLOCK_GUARD)
         assert not any(t.is_alive() for t in threads) and not errors, errors
@@ -294,7 +296,7 @@ async def test_cancelled_async_worker_never_leaks_the_run_lock(store_path: Path)
         return respond(chat)
 
     m = make(store_path, allm, background=False)
-    deriver = m._deriver
+    deriver = m.internals.deriver
     assert deriver is not None
     try:
         m.observe("ann", [message("x1", content_for("ann", 1))])

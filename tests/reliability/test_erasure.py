@@ -114,17 +114,21 @@ def report(tag: str, result: ScanResult) -> None:
 
 def users_in_shards(m: UserModeler) -> tuple[list[str], list[str]]:
     """Other users sharing the victim's shard, and users in other shards."""
-    shard = m._store.shard_of(VICTIM)
+    shard = m.internals.store.shard_of(VICTIM)
     names = [f"user-{i}" for i in range(40)]
-    same = [u for u in names if m._store.shard_of(u) == shard][:2]
-    other = [u for u in names if m._store.shard_of(u) != shard][:2]
+    same = [u for u in names if m.internals.store.shard_of(u) == shard][:2]
+    other = [u for u in names if m.internals.store.shard_of(u) != shard][:2]
     assert len(same) == 2 and len(other) == 2
     return same, other
 
 
 def filler(m: UserModeler, count: int) -> list[Record]:
     """Records of a bulk user in the victim's shard: enough writes for Chroma to persist its HNSW files."""
-    owner = next(u for u in (f"bulk-{i}" for i in range(100)) if m._store.shard_of(u) == m._store.shard_of(VICTIM))
+    owner = next(
+        u
+        for u in (f"bulk-{i}" for i in range(100))
+        if m.internals.store.shard_of(u) == m.internals.store.shard_of(VICTIM)
+    )
     rng = np.random.default_rng(1)
     vectors = rng.standard_normal((count, DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -159,7 +163,7 @@ def test_forget_leaves_no_trace_on_disk(store_path: Path) -> None:
         assert llm.calls and sizes["pending_batches"] + sizes["failed_batches"] >= 1, sizes
         assert sizes["pending_messages"] + sizes["pending_batches"] >= 2, sizes  # vq2 waits too
         bulk = filler(m, 1200)
-        m._store.apply(bulk[:100])
+        m.internals.store.apply(bulk[:100])
 
     # 2. The heuristic reasoner, add_insight, and writes still in the journal when forget() runs.
     m = UserModeler(store_path, embedder=exact_embedder(), flush_interval=3600)
@@ -171,12 +175,13 @@ def test_forget_leaves_no_trace_on_disk(store_path: Path) -> None:
             m.observe(user, [{"id": f"o{i}", "role": "user", "content": f"I love sailing number {i} and green tea."}])
             m.add_insight(user, f"Plays chess at level {i}", "fact")
         m.flush_writes()
-        m._store.apply(bulk[100:])  # the shard passes Chroma's HNSW sync threshold: vectors land in data_level0.bin
+        # the shard passes Chroma's HNSW sync threshold: vectors land in data_level0.bin
+        m.internals.store.apply(bulk[100:])
         m.observe(VICTIM, [{"id": "v9", "role": "user", "content": UNFLUSHED_TEXT}])
         m.observe(same[1], [{"id": "late", "role": "user", "content": "I love late night jazz."}])
         assert m.stats()["journal_pending"] >= 2
 
-        victim_vectors = [r.embedding for r in m._store.load_user(VICTIM)]
+        victim_vectors = [r.embedding for r in m.internals.store.load_user(VICTIM)]
         wanted = needles(victim_vectors)
         before = scan([store_path], wanted)
         report("before forget", before)
@@ -198,7 +203,7 @@ def test_forget_leaves_no_trace_on_disk(store_path: Path) -> None:
         print(f"non-zero bytes in unused HNSW capacity: {garbage} before forget, 0 after")
         assert garbage_in_hnsw_capacity(store_path) == 0
         assert snapshot(m, users) == expected
-        assert len(m._store.load_user(bulk[0].user_id)) == len(bulk)
+        assert len(m.internals.store.load_user(bulk[0].user_id)) == len(bulk)
         assert m.export(VICTIM)["messages"] == [] and m.stats(VICTIM)["pending_messages"] == 0
         assert m.stats(VICTIM)["pending_batches"] == 0 and m.stats(VICTIM)["messages_observed"] == 0
         m.observe(other[0], [{"role": "user", "content": "I love rowing."}])  # still usable
@@ -248,8 +253,8 @@ def test_a_plain_delete_leaves_traces_the_scan_finds(store_path: Path) -> None:
         for i, text in enumerate(VICTIM_TEXTS):
             m.observe(VICTIM, [{"id": f"v{i}", "role": "user", "content": text}])
         m.flush_writes()
-        m._store.delete_user(VICTIM)
-        assert m._store.load_user(VICTIM) == []
+        m.internals.store.delete_user(VICTIM)
+        assert m.internals.store.load_user(VICTIM) == []
     left = scan([store_path], {"zorblax": "zorblaxжqzfruit".encode(), "user id": VICTIM.encode()})
     report("after a plain Chroma delete", left)
     assert left.hits[str(store_path / "chroma.sqlite3")]["zorblax"] > 0
@@ -260,12 +265,12 @@ def test_loads_during_a_forget_never_see_a_half_rebuilt_shard(
 ) -> None:
     with UserModeler(store_path, embedder=exact_embedder(), shards=1) as m:
         bulk = filler(m, 300)
-        m._store.apply(bulk)
+        m.internals.store.apply(bulk)
         m.observe(VICTIM, [{"role": "user", "content": VICTIM_TEXTS[0]}])
         m.flush_writes()
         seen: list[int] = []
         stop = threading.Event()
-        upsert = m._store._upsert
+        upsert = m.internals.store._upsert
 
         def slow_upsert(collection: Any, records: Any) -> None:
             time.sleep(0.2)  # widen the window between dropping the shard and re-adding its records
@@ -273,9 +278,9 @@ def test_loads_during_a_forget_never_see_a_half_rebuilt_shard(
 
         def load() -> None:
             while not stop.is_set():
-                seen.append(len(m._store.load_user(bulk[0].user_id)))
+                seen.append(len(m.internals.store.load_user(bulk[0].user_id)))
 
-        monkeypatch.setattr(m._store, "_upsert", slow_upsert)
+        monkeypatch.setattr(m.internals.store, "_upsert", slow_upsert)
         reader = threading.Thread(target=load)
         reader.start()
         try:
@@ -296,18 +301,18 @@ def test_a_crash_during_the_rebuild_loses_no_other_user(store_path: Path, monkey
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(m._store, "_upsert", crash)  # the shard is dropped, re-adding its records fails
+    monkeypatch.setattr(m.internals.store, "_upsert", crash)  # the shard is dropped, re-adding its records fails
     with pytest.raises(StoreError, match="call forget"):
         m.forget(VICTIM)
     monkeypatch.undo()
-    m._states.clear()  # a fresh load: Chroma's shard is empty, the journal holds the kept records
-    assert snapshot(m, ["keeper"]) == expected and m._store.load_user("keeper") == []
-    m._flusher.stop()
-    m._journal.close()  # "crash": nothing flushed, the lock released
-    m._store.close()
+    m.internals.cache.clear()  # a fresh load: Chroma's shard is empty, the journal holds the kept records
+    assert snapshot(m, ["keeper"]) == expected and m.internals.store.load_user("keeper") == []
+    m.internals.flusher.stop()
+    m.internals.journal.close()  # "crash": nothing flushed, the lock released
+    m.internals.store.close()
     with UserModeler(store_path, embedder=exact_embedder()) as again:
         again.flush_writes()
-        assert snapshot(again, ["keeper"]) == expected and len(again._store.load_user("keeper")) == 3
+        assert snapshot(again, ["keeper"]) == expected and len(again.internals.store.load_user("keeper")) == 3
         again.forget(VICTIM)  # finishing the interrupted erasure
         assert scan([store_path], {"zorblax": "zorblaxжqzfruit".encode()}).total_hits == 0
 
@@ -343,7 +348,7 @@ def test_server_mode_deletes_and_the_operator_scrubs_offline(
         assert scan([personal_home], wanted).total_hits > 0
         expected = snapshot(m, [same[0]])
         m.forget(VICTIM)
-        assert m._store.load_user(VICTIM) == [] and m.export(VICTIM)["messages"] == []
+        assert m.internals.store.load_user(VICTIM) == [] and m.export(VICTIM)["messages"] == []
         journals = scan([personal_home], wanted)
         report("server mode: this process's journal", journals)
         assert journals.total_hits == 0 and journals.files > 0

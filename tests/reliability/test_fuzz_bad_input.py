@@ -314,7 +314,7 @@ def test_fuzz_public_entry_points(fuzz: Fuzz, capsys: pytest.CaptureFixture[str]
     assert f.outcomes["typed error"] > 0 and f.outcomes["stored"] > 0, "both outcomes were exercised"
 
     # everything stored reads back exactly from Chroma after a reopen; the canary too
-    path = f.m._store.path
+    path = f.m.internals.store.path
     f.m.close()
     with UserModeler(path, embedder=HashingEmbedder()) as again:
         f.m = again
@@ -364,7 +364,7 @@ def test_times_and_metadata_the_store_cannot_hold_exactly_are_refused_or_normali
     )  # fmt: skip
     assert stored.metadata == {"s": "{1}", "t": [1, 2], "when": "2020-01-01 00:00:00"}
     modeler.flush_writes()
-    modeler._states.clear()  # reload from Chroma
+    modeler.internals.cache.clear()  # reload from Chroma
     assert modeler.messages("ann") == [stored]
     circular: dict[str, Any] = {}
     circular["self"] = circular

@@ -1,0 +1,274 @@
+"""The write path: new messages, a derived update or a hand-made change -> one journal transaction.
+
+Every write is planned on the user's in-memory state (pure planning), committed to the journal together with
+its queue and counter rows (one SQLite transaction), then applied in memory; the flusher moves it to Chroma.
+Embedding happens outside the user's lock where it can (a slow remote embedder does not hold up reads of
+that user): new texts are embedded first, then the change is re-checked and written under the lock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .cache import UserCache
+from .embedding import Embedder
+from .errors import InvalidInputError
+from .journal import Journal
+from .model import Insight, Message, Role, utcnow
+from .planning import PlanReport, plan_update, profile_record
+from .queue import Batch, DeriveQueue, PendingMessage
+from .records import Record, StoredMessage, message_record_id, message_to_record
+from .repair import RepairReport
+from .state import UserState
+from .stats import Counters
+from .tokens import TokenCounter
+from .update import ModelUpdate, NewInsight, Reasoner
+
+Vectors = npt.NDArray[np.float32]
+#: Characters of a message that count toward a batch's size (the rest is counted by the reasoner's prompt).
+USER_TOKEN_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A batch's validated result from the LLM reasoner, ready to apply, with what it cost."""
+
+    batch: Batch
+    update: ModelUpdate
+    report: RepairReport
+    input_tokens: int
+    output_tokens: int
+    calls: int
+
+
+def plan_counters(report: PlanReport) -> Counters:
+    """What a planned change adds to the counters."""
+    by_kind: dict[str, int] = {}
+    for kind in report.added_kinds:
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+    return Counters(
+        insights_added=len(report.added),
+        insights_reinforced=len(report.reinforced),
+        insights_superseded=len(report.superseded),
+        dropped_evidence=report.dropped_evidence,
+        dropped_ids=report.dropped_ids,
+        refused_card=report.refused_card,
+        added_by_kind=by_kind,
+    )
+
+
+def derived_counters(derived: Derived) -> Counters:
+    """What applying an LLM result adds to the counters, beyond planning's own."""
+    repair = derived.report
+    return Counters(
+        dropped_evidence=repair.dropped_evidence,
+        dropped_ids=repair.dropped_ids,
+        dropped_items=repair.dropped_items,
+        mapped_kinds=repair.mapped_kinds,
+        clamped_confidences=repair.clamped,
+        repaired_items=repair.total(),
+        batches_done=1,
+        llm_calls=derived.calls,
+        reasoner_input_tokens=derived.input_tokens,
+        reasoner_output_tokens=derived.output_tokens,
+    )
+
+
+class Ingest:
+    """Writes one user's changes atomically (journal + memory).
+
+    Args:
+        inline: the reasoner that derives inside ``observe`` (the heuristic one, or yours), or ``None`` when
+            an LLM reasoner derives later from the durable queue (new messages are then queued as pending).
+        fresh_profile: re-read a user before planning a card or summary change (server mode: the card and
+            summary are one record other processes may have changed).
+    """
+
+    def __init__(
+        self,
+        *,
+        journal: Journal,
+        queue: DeriveQueue,
+        cache: UserCache,
+        embedder: Embedder,
+        counter: TokenCounter,
+        inline: Reasoner | None,
+        fresh_profile: bool,
+    ) -> None:
+        self.journal = journal
+        self.queue = queue
+        self.cache = cache
+        self.embedder = embedder
+        self.counter = counter
+        self.inline = inline
+        self.fresh_profile = fresh_profile
+        self._seq = itertools.count(time.time_ns())
+        self._seq_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ the one write primitive
+    def write(
+        self,
+        state: UserState,
+        upserts: Sequence[Record],
+        deletes: Sequence[str] = (),
+        also: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
+        """Commit to the journal (with ``also``'s statements, atomically), then apply in memory."""
+        if not upserts and not deletes and also is None:
+            return
+        self.journal.append(state.user_id, upserts, deletes, also=also)
+        state.apply(upserts, deletes)
+
+    def next_seq(self) -> int:
+        """A strictly increasing observation number (orders messages within and across processes)."""
+        with self._seq_lock:
+            return max(next(self._seq), time.time_ns())
+
+    # ------------------------------------------------------------------ messages
+    def store_messages(self, user_id: str, batch: Sequence[Message]) -> list[Message]:
+        """Journal the messages not stored yet (and what the inline reasoner derives from them); returns them."""
+        with self.cache.user(user_id) as state:
+            new = _unseen(state, batch)
+        if not new:
+            return []
+        vectors = self.embedder.embed_documents([m.content for m in new])  # outside the lock
+        update = self.inline.derive(new) if self.inline is not None else None
+        embed = self._embedder_with(_texts_of(update)) if update is not None else self.embedder.embed_documents
+        with self.cache.user(user_id) as state:
+            keep = {m.id for m in _unseen(state, new)}  # another thread may have stored some meanwhile
+            if not keep:
+                return []
+            if len(keep) < len(new):
+                vectors = np.stack([v for m, v in zip(new, vectors, strict=True) if m.id in keep])
+                new = [m for m in new if m.id in keep]
+                update = self.inline.derive(new) if self.inline is not None else None
+            stored = [StoredMessage(m, self.next_seq()) for m in new]
+            records: list[Record] = [message_to_record(sm, vectors[i]) for i, sm in enumerate(stored)]
+            planned: list[Record] = []
+            counters = Counters(messages_observed=len(new))
+            pending: list[PendingMessage] = []
+            if update is not None:
+                planned, report = self.plan(state, update, new, embed)
+                counters = counters + plan_counters(report)
+            else:
+                now = time.time()
+                pending = [PendingMessage(sm.message.id, sm.seq, self._user_tokens(sm.message), now) for sm in stored]
+            if not state.has_profile and not any(r.type == "usr" for r in planned):
+                planned.append(profile_record(state, state.profile, embed))
+
+            def also(db: sqlite3.Connection) -> None:
+                DeriveQueue.add_pending(db, user_id, pending)
+                DeriveQueue.add_counters(db, user_id, counters)
+
+            self.write(state, records + planned, also=also)
+        return new
+
+    def _user_tokens(self, message: Message) -> int:
+        """Tokens a message adds toward a batch: the user's own text only (other turns are context)."""
+        return self.counter.count(message.content[:USER_TOKEN_CHARS]) if message.role is Role.USER else 0
+
+    def delete_messages(self, user_id: str, chosen: Callable[[StoredMessage], bool]) -> int:
+        """Delete the user's stored messages ``chosen`` returns True for (the model stays); returns how many."""
+        with self.cache.user(user_id) as state:
+            doomed = [message_record_id(user_id, s.message.id) for s in state.messages.values() if chosen(s)]
+            self.write(state, [], doomed)
+            return len(doomed)
+
+    # ------------------------------------------------------------------ model changes
+    def plan(
+        self,
+        state: UserState,
+        update: ModelUpdate,
+        batch: Sequence[Message],
+        embed: Callable[[Sequence[str]], Vectors] | None = None,
+    ) -> tuple[list[Record], PlanReport]:
+        """Records applying ``update`` (derived from ``batch``) to ``state`` (call with the user's lock held)."""
+        if self.fresh_profile and (update.card_add or update.card_remove or update.summary is not None):
+            self._plan_profile_on_fresh_copy(state)
+        return plan_update(state, update, batch, now=utcnow(), embed=embed or self.embedder.embed_documents)
+
+    def _plan_profile_on_fresh_copy(self, state: UserState) -> None:
+        """Server mode: the card and summary are one record other processes may have rewritten; planning a
+        change to it on a fresh copy keeps their card lines instead of overwriting them with our older one."""
+        self.cache.reload(state)
+
+    def apply_derived(self, derived: Derived) -> bool:
+        """Apply an LLM batch's result and complete the batch in one journal transaction (exactly once).
+
+        Returns False when the batch is gone (its user was forgotten meanwhile): nothing is written.
+        """
+        batch = derived.batch
+        embed = self._embedder_with(_texts_of(derived.update))  # outside the lock
+        with self.cache.user(batch.user_id) as state:
+            if not self.queue.has_batch(batch.batch_id):
+                return False
+            messages = [state.messages[m].message for m in batch.message_ids if m in state.messages]
+            records, report = self.plan(state, derived.update, messages, embed)
+            counters = plan_counters(report) + derived_counters(derived)
+
+            def also(db: sqlite3.Connection) -> None:
+                DeriveQueue.complete(db, batch.batch_id)
+                DeriveQueue.add_counters(db, batch.user_id, counters)
+
+            self.write(state, records, also=also)
+        return True
+
+    def add_insight(self, user_id: str, proposal: NewInsight) -> Insight:
+        """Add (or reinforce) one insight made by hand; its evidence must be the user's stored messages."""
+        embed = self._embedder_with([proposal.text])
+        with self.cache.user(user_id) as state:
+            unknown = [e for e in proposal.evidence if e not in state.messages]
+            if unknown:
+                raise InvalidInputError(f"evidence ids are not messages of this user: {unknown[:5]}")
+            batch = [state.messages[e].message for e in proposal.evidence]
+            records, report = self.plan(state, ModelUpdate(new_insights=[proposal]), batch, embed)
+            counters = plan_counters(report)
+
+            def also(db: sqlite3.Connection) -> None:
+                DeriveQueue.add_counters(db, user_id, counters)
+
+            self.write(state, records, also=also)
+            insight_id = (report.added or report.reinforced)[0]
+            return state.insights[insight_id]
+
+    def _embedder_with(self, texts: Sequence[str]) -> Callable[[Sequence[str]], Vectors]:
+        """An embed function that answers ``texts`` from vectors computed now (outside any lock) and embeds
+        anything else when asked."""
+        unique = list(dict.fromkeys(t for t in texts if t))
+        known: dict[str, Vectors] = {}
+        if unique:
+            known = dict(zip(unique, self.embedder.embed_documents(unique), strict=True))
+
+        def embed(batch: Sequence[str]) -> Vectors:
+            missing = [t for t in batch if t not in known]
+            if missing:
+                known.update(zip(missing, self.embedder.embed_documents(missing), strict=True))
+            if not batch:
+                return np.zeros((0, self.embedder.dimension), dtype=np.float32)
+            return np.stack([known[t] for t in batch]).astype(np.float32, copy=False)
+
+        return embed
+
+
+def _unseen(state: UserState, batch: Sequence[Message]) -> list[Message]:
+    """Messages of ``batch`` not stored yet, each id once."""
+    fresh: dict[str, Message] = {}
+    for message in batch:
+        if message.id not in state.messages and message.id not in fresh:
+            fresh[message.id] = message
+    return list(fresh.values())
+
+
+def _texts_of(update: ModelUpdate | None) -> list[str]:
+    """The texts planning will embed for ``update``'s proposals."""
+    if update is None:
+        return []
+    return [n.text for n in update.new_insights] + [s.replacement.text for s in update.supersessions]
