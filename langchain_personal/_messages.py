@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,6 +22,7 @@ from langchain_core.messages import (
     ChatMessage,
     HumanMessage,
     SystemMessage,
+    ToolMessage,
     message_chunk_to_message,
     messages_from_dict,
 )
@@ -90,25 +90,30 @@ def _tool_calls_text(message: BaseMessage) -> str:
     return "[tool calls] " + "; ".join(calls)
 
 
-def _message_id(message: BaseMessage) -> str:
+def _message_id(message: BaseMessage) -> str | None:
     if isinstance(message.id, str) and message.id.strip():
         if len(message.id) <= MAX_ID_CHARS:
             return message.id
         return "lc_" + hashlib.sha256(message.id.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"lc_{uuid.uuid4().hex}"
+    return None  # the core derives one from the session, role and content: a resent turn is stored once
 
 
-def to_core(message: object, index: int = 0) -> CoreMessage | None:
+def to_core(message: object, index: int = 0, *, keep_system: bool = True) -> CoreMessage | None:
     """A Personal message dict for a LangChain message, or None when it holds nothing to remember.
 
     A message without text (an ``AIMessage`` holding only tool calls gets a short text rendering of its calls)
-    is skipped. Anything that is not a ``BaseMessage`` raises :class:`InvalidInputError`.
+    is skipped, and so are system messages unless ``keep_system``. Tool results and tool-call plumbing are kept
+    as history only (``history_only``: replayed to the framework, never quoted in a context or learnt from).
+    Anything that is not a ``BaseMessage`` raises :class:`InvalidInputError`.
     """
     if not isinstance(message, BaseMessage):
         raise InvalidInputError(f"message {index} is a {type(message).__name__}, not a LangChain BaseMessage")
     if isinstance(message, BaseMessageChunk):
         message = message_chunk_to_message(message)
-    text = message_text(message) or _tool_calls_text(message)
+    if isinstance(message, SystemMessage) and not keep_system:
+        return None
+    plain = message_text(message)
+    text = plain or _tool_calls_text(message)
     if not text.strip():
         logger.debug("skipping a %s message without text", message.type)
         return None
@@ -116,24 +121,39 @@ def to_core(message: object, index: int = 0) -> CoreMessage | None:
     kept: dict[str, Any] = {"type": message.type, **extras}
     if message.content != text:
         kept["content"] = message.content
-    return {
-        "id": _message_id(message),
+    core: CoreMessage = {
         "role": role_of(message),
         "content": text,
         "metadata": {METADATA_KEY: kept},
+        "history_only": isinstance(message, ToolMessage) or not plain.strip(),
     }
+    message_id = _message_id(message)
+    if message_id is not None:
+        core["id"] = message_id
+    return core
 
 
-def to_core_messages(messages: Sequence[object]) -> list[CoreMessage]:
-    """:func:`to_core` over a sequence, skipping messages without text."""
+def to_core_messages(messages: Sequence[object], *, keep_system: bool = True) -> list[CoreMessage]:
+    """:func:`to_core` over a sequence, skipping messages without text (and system ones unless ``keep_system``)."""
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
         raise InvalidInputError(f"messages must be a sequence of LangChain messages, got {type(messages).__name__}")
     out = []
     for index, message in enumerate(messages):
-        converted = to_core(message, index)
+        converted = to_core(message, index, keep_system=keep_system)
         if converted is not None:
             out.append(converted)
     return out
+
+
+def current_turn(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """The messages of the latest turn: from the last human message on (all of them if there is none).
+
+    What an agent run adds; earlier messages were recorded by earlier runs, or are history a client resent.
+    """
+    for index in range(len(messages) - 1, -1, -1):
+        if role_of(messages[index]) == "user":
+            return list(messages[index:])
+    return list(messages)
 
 
 def to_langchain(message: Message) -> BaseMessage:
@@ -211,3 +231,13 @@ def session_id_from(context: object, configurable: Mapping[str, Any] | None) -> 
     if value is None:
         return DEFAULT_SESSION
     return check_id(value, where)
+
+
+def with_context(system: SystemMessage | None, context: str) -> SystemMessage:
+    """``system`` with the user's context appended (or a new system message holding only the context)."""
+    if system is None:
+        return SystemMessage(content=context)
+    if isinstance(system.content, str):
+        base = system.content.rstrip()
+        return SystemMessage(content=f"{base}\n\n{context}" if base else context)
+    return SystemMessage(content=[*system.content, {"type": "text", "text": f"\n\n{context}"}])

@@ -7,13 +7,21 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
-from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from personal_core import InvalidInputError, UserModeler
 
-from ._messages import query_text, resolve_modeler, session_id_from, to_core_messages, user_id_from
+from ._messages import (  # with_context is re-exported for callers of this module
+    current_turn,
+    query_text,
+    resolve_modeler,
+    session_id_from,
+    to_core_messages,
+    user_id_from,
+    with_context,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -27,16 +35,6 @@ def _configurable() -> Mapping[str, Any]:
         return {}
     configurable = config.get("configurable")
     return configurable if isinstance(configurable, Mapping) else {}
-
-
-def with_context(system: SystemMessage | None, context: str) -> SystemMessage:
-    """``system`` with the user's context appended (or a new system message holding only the context)."""
-    if system is None:
-        return SystemMessage(content=context)
-    if isinstance(system.content, str):
-        base = system.content.rstrip()
-        return SystemMessage(content=f"{base}\n\n{context}" if base else context)
-    return SystemMessage(content=[*system.content, {"type": "text", "text": f"\n\n{context}"}])
 
 
 class PersonalMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
@@ -108,11 +106,17 @@ class PersonalMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         messages = state.get("messages") or []
         return [m for m in messages if isinstance(m, BaseMessage)]
 
+    @classmethod
+    def _records(cls, state: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The run's own messages (from the last human message on), without system prompts: a client that
+        resends the whole conversation each turn without a checkpointer does not get it stored again."""
+        return to_core_messages(current_turn(cls._messages(state)), keep_system=False)
+
     def after_agent(self, state: AgentState[Any], runtime: Runtime[Any]) -> dict[str, Any] | None:
         """Record the messages of the turn."""
         if self.record:
             user_id, session_id = self._ids(runtime)
-            records = to_core_messages(self._messages(state))
+            records = self._records(state)
             if records:
                 self.modeler.observe(user_id, records, session_id)
         return None
@@ -121,7 +125,7 @@ class PersonalMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         """Async :meth:`after_agent`."""
         if self.record:
             user_id, session_id = self._ids(runtime)
-            records = to_core_messages(self._messages(state))
+            records = self._records(state)
             if records:
                 await self.modeler.aobserve(user_id, records, session_id)
         return None

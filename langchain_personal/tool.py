@@ -76,27 +76,27 @@ class PersonalAskTool(BaseTool):
             raise InvalidInputError("question must be a non-empty string")
         return question
 
-    def _notes(self, user_id: str, question: str) -> str:
-        return self.modeler.context(user_id, question, self.max_tokens).text or NOTHING_KNOWN
+    @staticmethod
+    def _fallback(user_id: str, exc: PersonalError) -> None:
+        """An LLM answer failed: input and lifecycle errors propagate, anything else falls back to the notes."""
+        if isinstance(exc, (InvalidInputError, ClosedError)):
+            raise exc
+        logger.warning("ask() failed for user %r (%s); answering with the notes", user_id, exc)
 
     def _run(self, question: str, config: RunnableConfig) -> str:
         user_id, question = self._user(config), self._check(question)
         if self._has_llm():
             try:
                 return self.modeler.ask(user_id, question, max_tokens=self.max_tokens)
-            except (InvalidInputError, ClosedError):
-                raise
             except PersonalError as exc:
-                logger.warning("ask() failed for user %r (%s); answering with the notes", user_id, exc)
-        return self._notes(user_id, question)
+                self._fallback(user_id, exc)
+        return self.modeler.context(user_id, question, self.max_tokens).text or NOTHING_KNOWN
 
     async def _arun(self, question: str, config: RunnableConfig) -> str:
         user_id, question = self._user(config), self._check(question)
         if self._has_llm():
             try:
                 return await self.modeler.aask(user_id, question, max_tokens=self.max_tokens)
-            except (InvalidInputError, ClosedError):
-                raise
             except PersonalError as exc:
-                logger.warning("aask() failed for user %r (%s); answering with the notes", user_id, exc)
+                self._fallback(user_id, exc)
         return (await self.modeler.acontext(user_id, question, self.max_tokens)).text or NOTHING_KNOWN

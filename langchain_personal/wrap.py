@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,15 @@ from pydantic import ValidationError
 
 from personal_core import InvalidInputError, Message, UserModeler
 
-from ._messages import CoreMessage, query_text, session_id_from, to_core_messages, to_langchain, user_id_from
+from ._messages import (
+    CoreMessage,
+    query_text,
+    session_id_from,
+    to_core_messages,
+    to_langchain,
+    user_id_from,
+    with_context,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +62,7 @@ class _Turn:
     records: list[CoreMessage | Message]
 
 
-def _merge_chunks(chunks: Iterator[Any]) -> Any:
+def _merge_chunks(chunks: Iterable[Any]) -> Any:
     final: Any = None
     for chunk in chunks:
         final = chunk if final is None else final + chunk
@@ -163,11 +171,12 @@ class PersonalRunnable(Runnable[Any, Any]):
         session_id = session_id_from(None, configurable)
         current = self._current_messages(value)
         records: list[CoreMessage | Message] = []
-        for index, record in enumerate(to_core_messages(current)):
+        for index, record in enumerate(to_core_messages(current, keep_system=False)):  # system prompts: the app's
             try:  # validated now, so bad input fails before the wrapped runnable runs
-                records.append(Message(user_id=user_id, session_id=session_id, **record))
+                Message(user_id=user_id, session_id=session_id, **record)
             except ValidationError as exc:
                 raise InvalidInputError(f"input message {index} is invalid: {exc.errors()[0]['msg']}") from None
+            records.append(record)
         return _Turn(user_id, session_id, value, current, records)
 
     def _current_messages(self, value: Any) -> list[BaseMessage]:
@@ -201,8 +210,13 @@ class PersonalRunnable(Runnable[Any, Any]):
                 prepared[key] = past + turn.current
             prepared[self.context_key] = context
             return prepared
-        leading: list[BaseMessage] = [SystemMessage(content=context)] if context.strip() else []
-        return leading + past + turn.current
+        current = list(turn.current)
+        system = current[0] if current and isinstance(current[0], SystemMessage) else None
+        if system is not None:
+            current = current[1:]
+        if context.strip():  # one system message: the app's own, with the context appended
+            system = with_context(system, context)
+        return ([system] if system is not None else []) + past + current
 
     def _output_messages(self, output: Any) -> list[BaseMessage]:
         value = output
@@ -295,7 +309,7 @@ class PersonalRunnable(Runnable[Any, Any]):
         turn = self._start(_merge_chunks(chunks), config)
         prepared = self._prepare(turn)
         final: Any = None
-        for chunk in self.runnable.stream(prepared, config, **kwargs):
+        for chunk in self.runnable.stream(prepared, patch_config(config, callbacks=run_manager.get_child()), **kwargs):
             yield chunk
             final = _add_chunk(final, chunk)
         self._record(turn, final)
@@ -323,13 +337,11 @@ class PersonalRunnable(Runnable[Any, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
-        merged: Any = None
-        async for chunk in chunks:
-            merged = chunk if merged is None else merged + chunk
-        turn = self._start(merged, config)
+        turn = self._start(_merge_chunks([chunk async for chunk in chunks]), config)
         prepared = await self._aprepare(turn)
         final: Any = None
-        async for chunk in self.runnable.astream(prepared, config, **kwargs):
+        child = patch_config(config, callbacks=run_manager.get_child())
+        async for chunk in self.runnable.astream(prepared, child, **kwargs):
             yield chunk
             final = _add_chunk(final, chunk)
         await self._arecord(turn, final)

@@ -198,6 +198,7 @@ class PersonalChatMemoryBuffer(BaseMemory):
 
     _modeler: UserModeler = PrivateAttr()
     _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
+    _async_lock: asyncio.Lock = PrivateAttr(default_factory=asyncio.Lock)
 
     def __init__(
         self,
@@ -430,12 +431,17 @@ class PersonalChatMemoryBuffer(BaseMemory):
         chosen = [m for m in check_messages(messages) if not is_context_message(m)]
         if not chosen:
             return
-        core = core_messages(chosen)
-        if core:
-            await self._modeler.aobserve(self.user_id, core, session_id=self.session_id)
-        if self.chat_store is not None:
-            for message in chosen:
-                await self.chat_store.async_add_message(self.chat_store_key, message)
+        async with self._async_lock:  # coroutines of this loop take turns (the RLock below is per thread)
+            await _acquire(self._lock)  # threads calling put_messages take turns with us
+            try:
+                core = core_messages(chosen)
+                if core:
+                    await self._modeler.aobserve(self.user_id, core, session_id=self.session_id)
+                if self.chat_store is not None:
+                    for message in chosen:
+                        await self.chat_store.async_add_message(self.chat_store_key, message)
+            finally:
+                self._lock.release()
 
     def set(self, messages: list[ChatMessage]) -> None:
         """Make ``messages`` the session's history.
@@ -472,3 +478,11 @@ class PersonalChatMemoryBuffer(BaseMemory):
     async def areset(self) -> None:
         """Async :meth:`reset`."""
         await asyncio.to_thread(self.reset)
+
+
+async def _acquire(lock: Any) -> None:
+    """Take a threading lock from the event loop without blocking it (polling; cancellation-safe)."""
+    delay = 0.001
+    while not lock.acquire(blocking=False):
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)

@@ -251,7 +251,11 @@ class Deriver(BackgroundThread):
         """What the reasoner needs for ``batch`` (the user's card, summary and related insights, and the batch's
         messages), or None when its messages are gone (forget / delete_session)."""
         with self.cache.user(batch.user_id) as state:
-            messages = [state.messages[m].message for m in batch.message_ids if m in state.messages]
+            messages = [
+                state.messages[m].message
+                for m in batch.message_ids
+                if m in state.messages and not state.messages[m].message.history_only
+            ]
         if not messages:
             return None
         query = " ".join(m.content[:QUERY_CHARS] for m in messages if m.role is Role.USER) or messages[-1].content

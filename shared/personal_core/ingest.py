@@ -12,7 +12,7 @@ import itertools
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -133,23 +133,30 @@ class Ingest:
             return max(next(self._seq), time.time_ns())
 
     # ------------------------------------------------------------------ messages
-    def store_messages(self, user_id: str, batch: Sequence[Message]) -> list[Message]:
-        """Journal the messages not stored yet (and what the inline reasoner derives from them); returns them."""
+    def store_messages(
+        self, user_id: str, batch: Sequence[Message], derived_ids: Collection[str] = ()
+    ) -> list[Message]:
+        """Journal the messages not stored yet (and what the inline reasoner derives from them); returns them.
+
+        ``derived_ids`` are ids made from content for messages given without one: such a message is already
+        stored when its session holds as many messages of that role and content as came before it in the batch
+        (a conversation resent whole, whose earlier turns may have been stored under other ids).
+        """
         with self.cache.user(user_id) as state:
-            new = _unseen(state, batch)
+            new = _unseen(state, batch, derived_ids)
         if not new:
             return []
         vectors = self.embedder.embed_documents([m.content for m in new])  # outside the lock
-        update = self.inline.derive(new) if self.inline is not None else None
+        update = self._derive_inline(new)
         embed = self._embedder_with(_texts_of(update)) if update is not None else self.embedder.embed_documents
         with self.cache.user(user_id) as state:
-            keep = {m.id for m in _unseen(state, new)}  # another thread may have stored some meanwhile
+            keep = {m.id for m in _unseen(state, new, derived_ids)}  # another thread may have stored some
             if not keep:
                 return []
             if len(keep) < len(new):
                 vectors = np.stack([v for m, v in zip(new, vectors, strict=True) if m.id in keep])
                 new = [m for m in new if m.id in keep]
-                update = self.inline.derive(new) if self.inline is not None else None
+                update = self._derive_inline(new)
             stored = [StoredMessage(m, self.next_seq()) for m in new]
             records: list[Record] = [message_to_record(sm, vectors[i]) for i, sm in enumerate(stored)]
             planned: list[Record] = []
@@ -171,9 +178,18 @@ class Ingest:
             self.write(state, records + planned, also=also)
         return new
 
+    def _derive_inline(self, new: Sequence[Message]) -> ModelUpdate | None:
+        """What the inline reasoner learns from ``new`` (history-only messages are not shown to it)."""
+        if self.inline is None:
+            return None
+        learnable = [m for m in new if not m.history_only]
+        return self.inline.derive(learnable) if learnable else ModelUpdate()
+
     def _user_tokens(self, message: Message) -> int:
         """Tokens a message adds toward a batch: the user's own text only (other turns are context)."""
-        return self.counter.count(message.content[:USER_TOKEN_CHARS]) if message.role is Role.USER else 0
+        if message.role is not Role.USER or message.history_only:
+            return 0
+        return self.counter.count(message.content[:USER_TOKEN_CHARS])
 
     def delete_messages(self, user_id: str, chosen: Callable[[StoredMessage], bool]) -> int:
         """Delete the user's stored messages ``chosen`` returns True for (the model stays); returns how many."""
@@ -258,10 +274,17 @@ class Ingest:
         return embed
 
 
-def _unseen(state: UserState, batch: Sequence[Message]) -> list[Message]:
-    """Messages of ``batch`` not stored yet, each id once."""
+def _unseen(state: UserState, batch: Sequence[Message], derived_ids: Collection[str]) -> list[Message]:
+    """Messages of ``batch`` not stored yet, each id once (see :meth:`Ingest.store_messages`)."""
     fresh: dict[str, Message] = {}
+    earlier: dict[tuple[str, str, str], int] = {}
     for message in batch:
+        if message.id in derived_ids:
+            key = (message.session_id, message.role.value, message.content)
+            nth = earlier.get(key, 0)
+            earlier[key] = nth + 1
+            if state.content_count(*key) > nth:
+                continue  # resent: the session already holds this turn
         if message.id not in state.messages and message.id not in fresh:
             fresh[message.id] = message
     return list(fresh.values())

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import ValidationError
 
+from .context import CLOSE_TAG, OPEN_TAG
 from .errors import InvalidInputError
 from .ids import stable_id
 from .model import InsightKind, Message, Role, describe_validation_error, validate_session_id
@@ -96,15 +98,28 @@ def coerce_role(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def coerce_messages(user_id: str, messages: object, session_id: str | None = None) -> list[Message]:
+@dataclass(frozen=True)
+class Coerced:
+    """Validated messages, and the ids derived for those given without one (see :func:`content_id`)."""
+
+    messages: list[Message]
+    derived_ids: frozenset[str]
+
+
+def coerce_messages(user_id: str, messages: object, session_id: str | None = None) -> Coerced:
     """Caller messages (``Message`` objects or ``{"role", "content", ...}`` dicts, one or a list) of ``user_id``
-    as validated, storable :class:`Message` objects; ``session_id`` overrides theirs when given."""
+    as validated, storable :class:`Message` objects; ``session_id`` overrides theirs when given.
+
+    A message holding a rendered context block (Personal's own output, e.g. an ask-tool answer) is marked
+    ``history_only``: kept as history, never quoted back or learnt from.
+    """
     if isinstance(messages, (Message, Mapping)):
         messages = [messages]
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
         raise InvalidInputError("messages must be a list of Message objects or {'role', 'content'} dicts")
     session = validate_session_id(session_id) if session_id is not None else None
     out: list[Message] = []
+    derived: set[str] = set()
     seen: dict[tuple[str, str, str], int] = {}
     for index, item in enumerate(messages):
         try:
@@ -120,14 +135,17 @@ def coerce_messages(user_id: str, messages: object, session_id: str | None = Non
                 message = Message.model_validate(data)
                 if data.get("id") is None:
                     message = message.model_copy(update={"id": content_id(message, seen)})
+                    derived.add(message.id)
             else:
                 raise InvalidInputError(f"message {index} is a {type(item).__name__}, not a Message or dict")
         except ValidationError as exc:
             raise InvalidInputError(f"message {index} is invalid: {describe_validation_error(exc)}") from None
         except OverflowError as exc:  # not a ValueError, so pydantic lets it through: a created_at out of range
             raise InvalidInputError(f"message {index} is invalid: created_at: {exc}") from None
+        if not message.history_only and OPEN_TAG in message.content and CLOSE_TAG in message.content:
+            message = message.model_copy(update={"history_only": True})
         out.append(storable(index, message))
-    return out
+    return Coerced(out, frozenset(derived))
 
 
 def content_id(message: Message, seen: dict[tuple[str, str, str], int]) -> str:

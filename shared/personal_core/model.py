@@ -112,6 +112,9 @@ class Message(BaseModel):
     content: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     created_at: datetime = Field(default_factory=utcnow)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    #: Kept only as session history for the framework to replay (a tool result, tool-call plumbing, text
+    #: Personal itself produced): never ranked, quoted in a context, or derived from.
+    history_only: bool = False
 
     @field_validator("user_id")
     @classmethod

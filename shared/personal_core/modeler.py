@@ -242,7 +242,8 @@ class UserModeler:
         """
         uid = validate_user_id(user_id)
         self._check_open()
-        new = self._ingest.store_messages(uid, coerce_messages(uid, messages, session_id))
+        coerced = coerce_messages(uid, messages, session_id)
+        new = self._ingest.store_messages(uid, coerced.messages, coerced.derived_ids)
         if self._deriver is not None and new:
             self._deriver.after_observe(uid)
         return new
@@ -498,8 +499,8 @@ class UserModeler:
         """Async :meth:`observe`. With an async LLM, derivation runs as a task in the running event loop."""
         uid = validate_user_id(user_id)
         self._check_open()
-        batch = coerce_messages(uid, messages, session_id)
-        new = await asyncio.to_thread(self._ingest.store_messages, uid, batch)
+        coerced = coerce_messages(uid, messages, session_id)
+        new = await asyncio.to_thread(self._ingest.store_messages, uid, coerced.messages, coerced.derived_ids)
         if self._deriver is not None and new:
             await self._deriver.aafter_observe(uid)
         return new

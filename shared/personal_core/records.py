@@ -107,6 +107,7 @@ def message_to_record(stored: StoredMessage, embedding: npt.NDArray[np.float32])
         "created_at": _ts(m.created_at),
         "seq": stored.seq,
         "metadata": m.metadata,
+        "history_only": m.history_only,
     }
     return Record(message_record_id(m.user_id, m.id), m.user_id, MSG, m.content, _pack(m.user_id, MSG, data), embedding)
 
@@ -122,6 +123,7 @@ def record_to_message(record: Record) -> StoredMessage:
         content=record.document,
         created_at=_dt(data["created_at"]),
         metadata=dict(data.get("metadata") or {}),
+        history_only=bool(data.get("history_only", False)),
     )
     return StoredMessage(message=message, seq=int(data["seq"]))
 

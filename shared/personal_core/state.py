@@ -56,6 +56,7 @@ class UserState:
         default_factory=dict, repr=False
     )
     _terms: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _content_counts: dict[tuple[str, str, str], int] = field(default_factory=dict, repr=False)
     _memo: dict[str, tuple[int, dict[str, tuple[str, ...]]]] = field(default_factory=dict, repr=False)
     #: Caches that services above keep for this user (render caches, dedupe index); dropped by :meth:`reset`.
     caches: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -67,6 +68,10 @@ class UserState:
                 raise ValueError("record of another user applied to a user state")
             if record.type == MSG:
                 stored = record_to_message(record)
+                previous = self.messages.get(stored.message.id)
+                if previous is not None:
+                    self._count_content(previous, -1)
+                self._count_content(stored, 1)
                 self.messages[stored.message.id] = stored
                 self.message_vectors[stored.message.id] = record.embedding
                 self.record_of_message[record.id] = stored.message.id
@@ -81,7 +86,9 @@ class UserState:
         for record_id in deletes:
             message_id = self.record_of_message.pop(record_id, None)
             if message_id is not None:
-                self.messages.pop(message_id, None)
+                gone = self.messages.pop(message_id, None)
+                if gone is not None:
+                    self._count_content(gone, -1)
                 self.message_vectors.pop(message_id, None)
             if self.insights.pop(record_id, None) is not None:
                 self.insight_vectors.pop(record_id, None)
@@ -98,6 +105,7 @@ class UserState:
             self.messages,
             self.message_vectors,
             self.record_of_message,
+            self._content_counts,
             self._corpora,
             self._links,
             self._terms,
@@ -116,6 +124,19 @@ class UserState:
             cached = (self.insights_version, value)
             self._memo["card_evidence"] = cached
         return cached[1]
+
+    def _count_content(self, stored: StoredMessage, delta: int) -> None:
+        m = stored.message
+        key = (m.session_id, m.role.value, m.content)
+        count = self._content_counts.get(key, 0) + delta
+        if count > 0:
+            self._content_counts[key] = count
+        else:
+            self._content_counts.pop(key, None)
+
+    def content_count(self, session_id: str, role: str, content: str) -> int:
+        """How many stored messages of ``session_id`` have this role and exactly this content."""
+        return self._content_counts.get((session_id, role, content), 0)
 
     def ordered_messages(self) -> list[StoredMessage]:
         """Messages in the order they were observed."""
@@ -156,11 +177,14 @@ class UserState:
         return corpus, ids
 
     def message_corpus(self) -> tuple[Corpus, list[str]]:
-        """Ranking corpus over all messages (every role but system), and their ids in corpus order."""
+        """Ranking corpus over the messages worth quoting (every role but system, no history-only ones), and
+        their ids in corpus order."""
         cached = self._corpora.get("messages")
         if cached is not None and cached[0] == self.version:
             return cached[1], cached[2]
-        chosen = [s for s in self.ordered_messages() if s.message.role.value != "system"]
+        chosen = [
+            s for s in self.ordered_messages() if s.message.role.value != "system" and not s.message.history_only
+        ]
         now = self._newest_message_time()
         ids = [s.message.id for s in chosen]
         corpus = self._build(
