@@ -26,7 +26,7 @@ from .records import (
     record_to_message,
     record_to_profile,
 )
-from .text import terms
+from .text import normalise, terms
 
 DAY = 86400.0
 
@@ -125,8 +125,6 @@ class UserState:
         """Evidence of current insights by normalised text (card entries borrow it); cached per version."""
         cached = self._memo.get("card_evidence")
         if cached is None or cached[0] != self.insights_version:
-            from .planning import normalise
-
             value = {normalise(i.text): tuple(i.evidence) for i in self.insights.values() if i.is_current}
             cached = (self.insights_version, value)
             self._memo["card_evidence"] = cached
@@ -156,7 +154,7 @@ class UserState:
         if cached is not None and cached[0] == self.insights_version:
             return cached[1], cached[2]
         chosen = sorted(
-            (i for i in self.insights.values() if include_superseded or i.is_current),
+            (i for i in self.insights.values() if i.is_current or (include_superseded and i.retracted_at is None)),
             key=lambda i: (i.created_at, i.id),
         )
         now = self._newest_insight_time()
@@ -249,8 +247,6 @@ class UserState:
     def dedupe_index(self) -> DedupeIndex:
         """Current insights by id and by normalised text, and their vectors: what planning compares against."""
         if self._dedupe is None or self._dedupe.version != self.insights_version:
-            from .planning import normalise
-
             current = {i.id: i for i in self.insights.values() if i.is_current}
             ids = list(current)
             self._dedupe = DedupeIndex(

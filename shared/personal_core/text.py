@@ -42,3 +42,11 @@ def terms(text: str) -> list[str]:
             continue
         out.append(_stem(word))
     return out
+
+
+_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+
+
+def normalise(text: str) -> str:
+    """Case-, punctuation- and space-insensitive form of ``text`` for exact-duplicate detection."""
+    return _NON_WORD.sub(" ", text.lower()).strip()
