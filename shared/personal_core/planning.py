@@ -124,6 +124,7 @@ def plan_update(
             by_slot.setdefault(insight.slot, []).append(insight.id)
 
     retracted = retracted_by_text(state.insights.values()) if proposals else {}
+    refused: set[str] = set()
 
     for (proposal, replaces), vector in zip(proposals, vectors, strict=True):
         evidence = evidence_of(proposal)
@@ -132,6 +133,7 @@ def plan_update(
             continue
         if any(set(evidence) & set(r.evidence) for r in retracted.get(key, ())):
             report.refused_retracted += 1  # a person said this is wrong: never derived again from that evidence
+            refused.add(key)
             continue
         slot = proposal.slot
         twin_id = by_text.get(key)
@@ -200,6 +202,7 @@ def plan_update(
     ]
     allowed = [c for c in update.card_add if card_entry_allowed(c)]
     report.refused_card += len(update.card_add) - len(allowed)
+    allowed = [c for c in allowed if normalise(split_card_ref(c)[1]) not in refused]
     after = ChainMap(changed, state.insights)
     entries, report.card_followed = plan_card(
         state.profile.entries,
