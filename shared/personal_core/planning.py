@@ -8,7 +8,6 @@ user, the text and the evidence, so planning the same batch again yields the sam
 
 from __future__ import annotations
 
-import re
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import numpy.typing as npt
 
 from .ids import stable_id
 from .model import Insight, Message
-from .records import CardEntry, Profile, Record, insight_to_record, profile_to_record
+from .records import CardEntry, Profile, Record, insight_to_record, profile_to_record, split_card_ref
 from .safety import card_entry_allowed
 from .state import UserState
 from .text import normalise as normalise  # re-exported: planning.normalise is public
@@ -176,6 +175,7 @@ def plan_update(
             updated_at=now,
             valid_from=valid_from,
             slot=slot,
+            original_kind=proposal.original_kind,
         )
         if insight.id in state.insights:  # the same batch planned again: nothing new
             continue
@@ -226,17 +226,6 @@ def retracted_by_text(insights: Iterable[Insight]) -> dict[str, list[Insight]]:
         if insight.retracted_at is not None:
             out.setdefault(normalise(insight.text), []).append(insight)
     return out
-
-
-_CARD_REF = re.compile(r"^\s*\[?\s*(c_[0-9a-f]{8})\s*\]?\s*[:\-]?\s*(.*)$", re.S)
-
-
-def split_card_ref(text: str) -> tuple[str | None, str]:
-    """``("c_1a2b3c4d", "Lives in Porto")`` for ``"[c_1a2b3c4d] Lives in Porto"``; ``(None, text)`` without an id."""
-    match = _CARD_REF.match(text)
-    if match is None:
-        return None, text.strip()
-    return match.group(1), match.group(2).strip()
 
 
 def _successor(after: Mapping[str, Insight], insight_id: str) -> Insight | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -180,6 +181,17 @@ def card_line_id(text: str) -> str:
     """The stable id of a card line (``c_`` and 8 hex digits): a function of its normalised text, so the same
     line keeps its id across writes and reopens, and an LLM can name it."""
     return "c_" + hashlib.sha256(normalise(text).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+_CARD_REF = re.compile(r"^\s*\[?\s*(c_[0-9a-f]{8})\b\s*\]?\s*[:\-]?\s*(.*)$", re.S)
+
+
+def split_card_ref(text: str) -> tuple[str | None, str]:
+    """``("c_1a2b3c4d", "Lives in Porto")`` for ``"[c_1a2b3c4d] Lives in Porto"``; ``(None, text)`` without an id."""
+    match = _CARD_REF.match(text)
+    if match is None:
+        return None, text.strip()
+    return match.group(1), match.group(2).strip()
 
 
 @dataclass(frozen=True)
