@@ -84,10 +84,13 @@ def plan_update(
     now: datetime,
     embed: Embed,
     dedupe_threshold: float = 0.92,
+    refuse_retracted: bool = True,
 ) -> tuple[list[Record], PlanReport]:
     """Records (insights and profile) that apply ``update``, derived from ``batch``, to ``state``.
 
-    Evidence outside the batch and unknown insight ids are dropped and counted in the report.
+    Evidence outside the batch and unknown insight ids are dropped and counted in the report. A proposal
+    restating a retracted insight (same normalised text) from any of its evidence is refused and counted, unless
+    ``refuse_retracted`` is False (a person adding it back by hand).
     """
     report = PlanReport()
     batch_ids = {m.id: m for m in batch}
@@ -130,7 +133,7 @@ def plan_update(
         key = normalise(proposal.text)
         if not key:
             continue
-        if any(set(evidence) & set(r.evidence) for r in retracted.get(key, ())):
+        if refuse_retracted and any(set(evidence) & set(r.evidence) for r in retracted.get(key, ())):
             report.refused_retracted += 1  # a person said this is wrong: never derived again from that evidence
             refused.add(key)
             continue
@@ -177,6 +180,11 @@ def plan_update(
             slot=slot,
             original_kind=proposal.original_kind,
         )
+        held = state.insights.get(insight.id)
+        if held is not None and held.retracted_at is not None and not refuse_retracted:
+            # added back by a person with the evidence of the retracted one: a new insight, history kept
+            again = stable_id("ins", state.user_id, key, *evidence, "again", held.retracted_at.isoformat())
+            insight = insight.model_copy(update={"id": again})
         if insight.id in state.insights:  # the same batch planned again: nothing new
             continue
         changed[insight.id] = insight

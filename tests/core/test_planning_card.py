@@ -152,3 +152,19 @@ def test_a_retracted_insight_is_not_derived_again_from_the_same_message() -> Non
     assert report.refused_retracted == 0 and "Lives in Porto" in {
         i.text for i in state.insights.values() if i.is_current
     }
+
+
+def test_a_person_may_add_a_retracted_insight_back() -> None:
+    state = UserState(user_id="ann", dimension=EMB.dimension)
+    said = _msg("h1", "I live in Porto.")
+    update = HeuristicReasoner().derive([said])
+    records, _ = plan_update(state, update, [said], now=NOW, embed=EMB.embed_documents)
+    state.apply(records)
+    (porto,) = state.insights
+    records, _ = plan_retract(state, porto, now=NOW, embed=EMB.embed_documents)
+    state.apply(records)
+    records, report = plan_update(state, update, [said], now=NOW, embed=EMB.embed_documents, refuse_retracted=False)
+    state.apply(records)
+    (back,) = report.added
+    assert back != porto and state.insights[back].is_current and state.insights[porto].is_retracted
+    assert state.insights[back].evidence == ["h1"] and "Lives in Porto" in state.profile.card
