@@ -174,3 +174,28 @@ def test_retracted_insight_leaves_card_context_and_search_and_is_not_rederived_a
             )
             _, report = plan_update(state, update, batch, now=LATER, embed=m.embedder.embed_documents)
         assert report.refused_retracted == 1 and report.added == []
+
+
+def test_the_deletion_cascade_commits_with_the_deletes_and_survives_a_reopen(tmp_path: Path) -> None:
+    from personal_core.records import message_record_id
+
+    with UserModeler(path=tmp_path / "s", embedder=HashingEmbedder(), shards=4) as m:
+        m.observe("ann", [{"id": "d1", "role": "user", "content": "I live in Porto and I'm allergic to peanuts."}])
+        m.observe("ann", [{"id": "d2", "role": "user", "content": "I'm allergic to peanuts, really."}])
+        assert {"Lives in Porto", "Allergic to peanuts"} <= set(m.user_model("ann").card)
+        with m._user("ann") as state:
+            records, report = plan_message_deletion(state, ["d1"], now=LATER, embed=m.embedder.embed_documents)
+            m._write(state, records, [message_record_id("ann", "d1")])
+        assert report.counts() == {
+            "insights_retracted": 1.0,
+            "stripped_evidence": 2.0,
+            "cascaded_retractions": 1.0,
+            "card_followed": 1.0,
+        }
+    with UserModeler(path=tmp_path / "s", embedder=HashingEmbedder(), shards=4) as m:
+        model = m.user_model("ann")
+        by_text = {i.text: i for i in model.insights}
+        assert by_text["Lives in Porto"].retraction_reason == EVIDENCE_DELETED
+        assert by_text["Allergic to peanuts"].evidence == ["d2"] and by_text["Allergic to peanuts"].is_current
+        assert "Lives in Porto" not in model.card and "Allergic to peanuts" in model.card
+        assert [x.id for x in m.messages("ann")] == ["d2"]
