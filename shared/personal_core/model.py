@@ -159,21 +159,32 @@ class Insight(BaseModel):
     superseded_by: str | None = None
     #: The single-valued aspect this insight states ("residence", "diet", "taste:jazz"), if any.
     slot: str | None = None
+    #: When a person (or the deletion of all its evidence) retracted the insight: it stays in history but is never
+    #: shown in context, search or the card, and is not derived again from the same evidence.
+    retracted_at: datetime | None = None
+    retraction_reason: str | None = None
+    #: The kind the reasoner gave when it was not one of :class:`InsightKind` (e.g. "allergy" mapped to fact).
+    original_kind: str | None = None
 
     @field_validator("user_id")
     @classmethod
     def _check_user_id(cls, value: str) -> str:
         return validate_user_id(value)
 
-    @field_validator("created_at", "updated_at", "valid_from", "valid_to")
+    @field_validator("created_at", "updated_at", "valid_from", "valid_to", "retracted_at")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         return None if value is None else as_utc(value)
 
     @property
     def is_current(self) -> bool:
-        """True unless the insight was superseded or closed (``valid_to`` set)."""
-        return self.valid_to is None
+        """True unless the insight was superseded, closed (``valid_to`` set) or retracted."""
+        return self.valid_to is None and self.retracted_at is None
+
+    @property
+    def is_retracted(self) -> bool:
+        """True when the insight was retracted (wrong, not merely outdated)."""
+        return self.retracted_at is not None
 
 
 class UserModel(BaseModel):

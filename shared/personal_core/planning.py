@@ -8,7 +8,8 @@ user, the text and the evidence, so planning the same batch again yields the sam
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import ChainMap
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,10 +18,10 @@ import numpy.typing as npt
 
 from .ids import stable_id
 from .model import Insight, Message
-from .records import Profile, Record, insight_to_record, profile_to_record
+from .records import CardEntry, Profile, Record, insight_to_record, profile_to_record, split_card_ref
 from .safety import card_entry_allowed
 from .state import UserState
-from .text import normalise
+from .text import normalise as normalise  # re-exported: planning.normalise is public
 from .update import CARD_LIMIT, ModelUpdate, NewInsight
 
 Embed = Callable[[Sequence[str]], npt.NDArray[np.float32]]
@@ -71,6 +72,10 @@ class PlanReport:
     dropped_evidence: int = 0
     dropped_ids: int = 0
     refused_card: int = 0
+    #: proposals refused because they restate a retracted insight from the same evidence
+    refused_retracted: int = 0
+    #: card lines replaced or removed because the insight they state was superseded or retracted
+    card_followed: int = 0
 
 
 def _reinforce(insight: Insight, new: NewInsight | None, evidence: Sequence[str], now: datetime) -> Insight:
@@ -111,10 +116,13 @@ def plan_update(
     now: datetime,
     embed: Embed,
     dedupe_threshold: float = 0.92,
+    refuse_retracted: bool = True,
 ) -> tuple[list[Record], PlanReport]:
     """Records (insights and profile) that apply ``update``, derived from ``batch``, to ``state``.
 
-    Evidence outside the batch and unknown insight ids are dropped and counted in the report.
+    Evidence outside the batch and unknown insight ids are dropped and counted in the report. A proposal
+    restating a retracted insight (same normalised text) from any of its evidence is refused and counted, unless
+    ``refuse_retracted`` is False (a person adding it back by hand).
     """
     report = PlanReport()
     batch_ids = {m.id: m for m in batch}
@@ -149,10 +157,17 @@ def plan_update(
         if insight.slot:
             by_slot.setdefault(insight.slot, []).append(insight.id)
 
+    retracted = retracted_by_text(state.insights.values()) if proposals else {}
+    refused: set[str] = set()
+
     for (proposal, replaces), vector in zip(proposals, vectors, strict=True):
         evidence = evidence_of(proposal)
         key = normalise(proposal.text)
         if not key:
+            continue
+        if refuse_retracted and any(set(evidence) & set(r.evidence) for r in retracted.get(key, ())):
+            report.refused_retracted += 1  # a person said this is wrong: never derived again from that evidence
+            refused.add(key)
             continue
         slot = proposal.slot
         twin_id = by_text.get(key)
@@ -195,7 +210,13 @@ def plan_update(
             updated_at=now,
             valid_from=valid_from,
             slot=slot,
+            original_kind=proposal.original_kind,
         )
+        held = state.insights.get(insight.id)
+        if held is not None and held.retracted_at is not None and not refuse_retracted:
+            # added back by a person with the evidence of the retracted one: a new insight, history kept
+            again = stable_id("ins", state.user_id, key, *evidence, "again", held.retracted_at.isoformat())
+            insight = insight.model_copy(update={"id": again})
         if insight.id in state.insights:  # the same batch planned again: nothing new
             continue
         changed[insight.id] = insight
@@ -221,25 +242,136 @@ def plan_update(
     ]
     allowed = [c for c in update.card_add if card_entry_allowed(c)]
     report.refused_card += len(update.card_add) - len(allowed)
-    profile = plan_profile(state.profile, update.model_copy(update={"card_add": allowed}))
+    allowed = [c for c in allowed if normalise(split_card_ref(c)[1]) not in refused]
+    after = ChainMap(changed, state.insights)
+    entries, report.card_followed = plan_card(
+        state.profile.entries,
+        after=after,
+        by_text_before=index.by_text,
+        by_text_after=by_text,
+        remove=update.card_remove,
+        add=allowed,
+    )
+    summary = state.profile.summary if update.summary is None else update.summary.strip()
+    profile = Profile(summary=summary, entries=entries)
     if profile != state.profile or not state.has_profile:
         records.append(profile_record(state, profile, embed))
     return records, report
 
 
+def retracted_by_text(insights: Iterable[Insight]) -> dict[str, list[Insight]]:
+    """Retracted insights by normalised text (what planning refuses to derive again from the same evidence)."""
+    out: dict[str, list[Insight]] = {}
+    for insight in insights:
+        if insight.retracted_at is not None:
+            out.setdefault(normalise(insight.text), []).append(insight)
+    return out
+
+
+def _successor(after: Mapping[str, Insight], insight_id: str) -> Insight | None:
+    """The current insight that ``insight_id`` was (transitively) superseded by; None if retracted or unknown."""
+    seen: set[str] = set()
+    insight = after.get(insight_id)
+    while insight is not None and not insight.is_current and insight.id not in seen:
+        seen.add(insight.id)
+        if insight.retracted_at is not None or insight.superseded_by is None:
+            return None
+        insight = after.get(insight.superseded_by)
+    return insight
+
+
+def _follow(entry: CardEntry, links: Sequence[str], after: Mapping[str, Insight]) -> CardEntry | None:
+    """``entry`` after the insights it states changed: kept (links to current ones), replaced by the text of
+    the insight that superseded them, or None (retracted, or the replacement may not be on the card)."""
+    known = [i for i in links if i in after]
+    current = [i for i in known if after[i].is_current]
+    if current:
+        slot = entry.slot or next((after[i].slot for i in current if after[i].slot), None)
+        return CardEntry(text=entry.text, insights=tuple(current), slot=slot, id=entry.id)
+    if not known:
+        return CardEntry(text=entry.text, slot=entry.slot, id=entry.id)
+    for insight_id in known:
+        successor = _successor(after, insight_id)
+        if successor is not None:
+            if not card_entry_allowed(successor.text):
+                return None
+            return CardEntry(text=successor.text, insights=(successor.id,), slot=successor.slot)
+    return None
+
+
+def plan_card(
+    entries: Sequence[CardEntry],
+    *,
+    after: Mapping[str, Insight],
+    by_text_before: Mapping[str, str],
+    by_text_after: Mapping[str, str],
+    remove: Sequence[str] = (),
+    add: Sequence[str] = (),
+) -> tuple[tuple[CardEntry, ...], int]:
+    """The card lines after a change, and how many lines followed a changed insight.
+
+    ``after`` holds every insight as it will be (changed ones included); ``by_text_before`` / ``by_text_after``
+    map normalised texts to current insight ids before and after. Lines in ``remove`` (by id or text) go; each
+    remaining line follows the insights it states (or, for lines stored without links, the current insight
+    with the same text); ``add`` lines are appended, linked to the insight with the same text. Lines are
+    deduplicated by normalised text and the oldest dropped past :data:`CARD_LIMIT`. Guards are the caller's.
+    """
+    removing_ids: set[str] = set()
+    removing_texts: set[str] = set()
+    for item in remove:
+        ref, text = split_card_ref(item)
+        if ref is not None:
+            removing_ids.add(ref)
+        if normalise(text):
+            removing_texts.add(normalise(text))
+    followed = 0
+    out: dict[str, CardEntry] = {}
+
+    def put(entry: CardEntry) -> None:
+        key = normalise(entry.text)
+        if not key:
+            return
+        held = out.get(key)
+        if held is None:
+            out[key] = entry
+        else:
+            links = tuple(dict.fromkeys([*held.insights, *entry.insights]))
+            out[key] = CardEntry(text=held.text, insights=links, slot=held.slot or entry.slot, id=held.id)
+
+    for entry in entries:
+        key = normalise(entry.text)
+        if entry.id in removing_ids or key in removing_texts:
+            continue
+        links = list(entry.insights)
+        linked = by_text_before.get(key)
+        if linked is not None and linked not in links:
+            links.append(linked)
+        kept = _follow(entry, links, after)
+        if kept is None or kept.text != entry.text:
+            followed += 1
+        if kept is not None:
+            put(kept)
+    for text in add:
+        ref, text = split_card_ref(text)
+        key = normalise(text)
+        if not key or key in out:
+            continue
+        linked = by_text_after.get(key)
+        insight = after.get(linked) if linked is not None else None
+        if insight is not None and insight.is_current:
+            put(CardEntry(text=text, insights=(insight.id,), slot=insight.slot))
+        else:
+            put(CardEntry(text=text))
+    return tuple(out.values())[-CARD_LIMIT:], followed
+
+
 def plan_profile(profile: Profile, update: ModelUpdate) -> Profile:
-    """The card and summary after ``update``: removals, then additions (deduplicated, oldest dropped past the cap)."""
-    removing = {normalise(c) for c in update.card_remove}
-    card = [c for c in profile.card if normalise(c) not in removing]
-    present = {normalise(c) for c in card}
-    for entry in update.card_add:
-        entry = entry.strip()
-        if entry and normalise(entry) not in present:
-            card.append(entry)
-            present.add(normalise(entry))
-    card = card[-CARD_LIMIT:]
+    """The card and summary after ``update`` alone (no insight changes): removals, then additions."""
+    entries, _ = plan_card(
+        profile.entries, after={}, by_text_before={}, by_text_after={}, remove=update.card_remove, add=update.card_add
+    )
     summary = profile.summary if update.summary is None else update.summary.strip()
-    return Profile(card=tuple(card), summary=summary)
+    return Profile(summary=summary, entries=entries)
 
 
 def profile_record(state: UserState, profile: Profile, embed: Embed) -> Record:

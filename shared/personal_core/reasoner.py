@@ -14,12 +14,13 @@ import html
 import inspect
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import prompts
 from .errors import PersonalError
-from .model import Insight, Message
+from .model import Insight, InsightKind, Message
+from .records import card_line_id
 from .repair import RepairReport, parse_update
 from .tokens import TokenCounter
 from .update import CARD_LIMIT, ModelUpdate
@@ -143,6 +144,10 @@ class Prepared:
     prompt: ChatMessages
     message_ids: dict[str, str]
     insight_ids: dict[str, str]
+    #: kind of each shown insight (by real id): the kind of a replacement the model gives as plain text
+    insight_kinds: dict[str, InsightKind] = field(default_factory=dict)
+    #: the batch's messages, lower-cased: the prompt's example texts pass only when the batch backs them
+    batch_text: str = ""
 
 
 def _escape(text: str) -> str:
@@ -179,7 +184,8 @@ class LLMReasoner:
         self.user_tokens = user_tokens
 
     def prepare(self, data: ReasonerInput, counter: TokenCounter) -> Prepared:
-        """The prompt for one batch, with aliases ``m1..`` for messages and ``i1..`` for insights."""
+        """The prompt for one batch, with aliases ``m1..`` for messages and ``i1..`` for insights, and each card
+        line shown with its stable id (``[c_...]``) so that ``card_remove`` can name it."""
         message_ids: dict[str, str] = {}
         lines = []
         for n, message in enumerate(data.messages, 1):
@@ -193,18 +199,20 @@ class LLMReasoner:
                 f'<message id="{alias}" role="{message.role.value}" time="{when}">{_escape(content)}</message>'
             )
         insight_ids: dict[str, str] = {}
+        insight_kinds: dict[str, InsightKind] = {}
         known = []
         for n, insight in enumerate(data.insights, 1):
             alias = f"i{n}"
             insight_ids[alias] = insight.id
             insight_ids[insight.id] = insight.id
+            insight_kinds[insight.id] = insight.kind
             since = insight.valid_from.strftime("%Y-%m-%d")
             known.append(
                 f"{alias} [{insight.kind.value} {insight.confidence:.2f} since {since}] {_escape(insight.text)}"
             )
         system = prompts.DERIVE_SYSTEM.format(card_limit=CARD_LIMIT, summary_words=int(self.summary_tokens * 0.7))
         user = prompts.DERIVE_USER.format(
-            card="\n".join(f"- {_escape(c)}" for c in data.card) or "(empty)",
+            card="\n".join(f"- [{card_line_id(c)}] {_escape(c)}" for c in data.card) or "(empty)",
             summary=_escape(data.summary) or "(none yet)",
             insights="\n".join(known) or "(none yet)",
             messages="\n".join(lines),
@@ -213,11 +221,15 @@ class LLMReasoner:
             prompt=[{"role": "system", "content": system}, {"role": "user", "content": user}],
             message_ids=message_ids,
             insight_ids=insight_ids,
+            insight_kinds=insight_kinds,
+            batch_text="\n".join(m.content[:20_000] for m in data.messages).lower(),
         )
 
     def parse(self, reply: str, prepared: Prepared, counter: TokenCounter) -> tuple[ModelUpdate, RepairReport]:
         """Repair ``reply`` into an update; raises :class:`~personal_core.repair.OutputError` if unusable."""
-        update, report = parse_update(reply, prepared.message_ids, prepared.insight_ids)
+        update, report = parse_update(
+            reply, prepared.message_ids, prepared.insight_ids, prepared.insight_kinds, prepared.batch_text
+        )
         if update.summary is not None:
             update = update.model_copy(update={"summary": counter.truncate(update.summary, self.summary_tokens)})
         return update, report

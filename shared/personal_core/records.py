@@ -7,7 +7,9 @@ holding the card and summary). Record ids never contain the user id itself; they
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -17,6 +19,7 @@ import numpy.typing as npt
 
 from .ids import stable_id
 from .model import Insight, InsightKind, InsightLevel, Message, Role
+from .text import normalise
 
 MSG = "msg"
 INS = "ins"
@@ -142,6 +145,11 @@ def insight_to_record(insight: Insight, embedding: npt.NDArray[np.float32]) -> R
         "superseded_by": insight.superseded_by,
         "slot": insight.slot,
     }
+    if insight.retracted_at is not None:
+        data["retracted_at"] = _ts(insight.retracted_at)
+        data["retraction_reason"] = insight.retraction_reason
+    if insight.original_kind is not None:
+        data["original_kind"] = insight.original_kind
     return Record(insight.id, insight.user_id, INS, insight.text, _pack(insight.user_id, INS, data), embedding)
 
 
@@ -149,6 +157,7 @@ def record_to_insight(record: Record) -> Insight:
     """Rebuild an insight (trusted: it was validated before it was written)."""
     data = _unpack(record)
     valid_to = data.get("valid_to")
+    retracted_at = data.get("retracted_at")
     return Insight.model_construct(
         id=record.id,
         user_id=record.user_id,
@@ -164,28 +173,97 @@ def record_to_insight(record: Record) -> Insight:
         valid_to=_dt(valid_to) if valid_to else None,
         superseded_by=data.get("superseded_by") or None,
         slot=data.get("slot") or None,
+        retracted_at=_dt(retracted_at) if retracted_at else None,
+        retraction_reason=data.get("retraction_reason") or None,
+        original_kind=data.get("original_kind") or None,
     )
+
+
+def card_line_id(text: str) -> str:
+    """The stable id of a card line (``c_`` and 8 hex digits): a function of its normalised text, so the same
+    line keeps its id across writes and reopens, and an LLM can name it."""
+    return "c_" + hashlib.sha256(normalise(text).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+_CARD_REF = re.compile(r"^\s*\[?\s*(c_[0-9a-f]{8})\b\s*\]?\s*[:\-]?\s*(.*)$", re.S)
+
+
+def split_card_ref(text: str) -> tuple[str | None, str]:
+    """``("c_1a2b3c4d", "Lives in Porto")`` for ``"[c_1a2b3c4d] Lives in Porto"``; ``(None, text)`` without an id."""
+    match = _CARD_REF.match(text)
+    if match is None:
+        return None, text.strip()
+    return match.group(1), match.group(2).strip()
+
+
+@dataclass(frozen=True)
+class CardEntry:
+    """One card line: its stable id, text, and the insights (or the slot) it states.
+
+    ``insights`` are ids of the insights the line states; superseding, retracting or correcting them updates or
+    removes the line. ``slot`` is the single-valued aspect the line is about, when known.
+    """
+
+    text: str
+    insights: tuple[str, ...] = ()
+    slot: str | None = None
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", card_line_id(self.text))
 
 
 @dataclass(frozen=True)
 class Profile:
-    """A user's card and summary."""
+    """A user's card (``entries``; ``card`` is their texts) and summary.
+
+    Build it from ``entries``, or from ``card`` texts alone (lines then state no insight yet).
+    """
 
     card: tuple[str, ...] = ()
     summary: str = ""
+    entries: tuple[CardEntry, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.entries:
+            object.__setattr__(self, "card", tuple(e.text for e in self.entries))
+        elif self.card:
+            object.__setattr__(self, "entries", tuple(CardEntry(text=t) for t in self.card))
 
 
 def profile_to_record(user_id: str, profile: Profile, embedding: npt.NDArray[np.float32]) -> Record:
+    entries = [
+        {"id": e.id, "text": e.text, "insights": list(e.insights), **({"slot": e.slot} if e.slot else {})}
+        for e in profile.entries
+    ]
     return Record(
         id=profile_record_id(user_id),
         user_id=user_id,
         type=USR,
-        document=json.dumps({"card": list(profile.card), "summary": profile.summary}, ensure_ascii=False),
+        document=json.dumps(
+            {"card": list(profile.card), "summary": profile.summary, "entries": entries}, ensure_ascii=False
+        ),
         metadata={"user_id": user_id, "type": USR},
         embedding=embedding,
     )
 
 
 def record_to_profile(record: Record) -> Profile:
+    """Rebuild a profile; an old record whose card is only a list of strings gives unlinked entries."""
     data = json.loads(record.document)
-    return Profile(card=tuple(data.get("card", [])), summary=str(data.get("summary", "")))
+    summary = str(data.get("summary", ""))
+    raw = data.get("entries")
+    if isinstance(raw, list) and raw:
+        entries = tuple(
+            CardEntry(
+                text=str(e["text"]),
+                insights=tuple(str(i) for i in e.get("insights") or ()),
+                slot=e.get("slot") or None,
+                id=str(e.get("id") or ""),
+            )
+            for e in raw
+            if isinstance(e, dict) and isinstance(e.get("text"), str)
+        )
+        return Profile(summary=summary, entries=entries)
+    return Profile(card=tuple(str(c) for c in data.get("card", [])), summary=summary)

@@ -162,7 +162,7 @@ class UserState:
         if cached is not None and cached[0] == self.insights_version:
             return cached[1], cached[2]
         chosen = sorted(
-            (i for i in self.insights.values() if include_superseded or i.is_current),
+            (i for i in self.insights.values() if i.is_current or (include_superseded and i.retracted_at is None)),
             key=lambda i: (i.created_at, i.id),
         )
         now = self._newest_insight_time()

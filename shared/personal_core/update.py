@@ -29,6 +29,8 @@ class NewInsight(BaseModel):
     #: What the insight is about when only one value can hold at a time ("residence", "name", "diet",
     #: "taste:jazz"...): a new current insight with a slot supersedes the current one holding the same slot.
     slot: str | None = Field(default=None, max_length=SLOT_MAX_CHARS, pattern=SLOT_PATTERN)
+    #: The reasoner's own kind name when it was mapped to ``kind`` (e.g. "allergy" -> fact); stored on the insight.
+    original_kind: str | None = Field(default=None, max_length=40)
 
 
 class Supersession(BaseModel):

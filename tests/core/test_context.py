@@ -79,8 +79,10 @@ def test_superseded_insights_are_excluded_unless_asked(modeler: UserModeler) -> 
         )
         ingest.write(state, state_records)
     current = modeler.context("ann", "diet", max_tokens=400)
-    texts = [i.text for i in current.items if i.source == "insight"]
+    # "Is vegetarian" was on the card: its line now states the replacement
+    texts = [i.text for i in current.items if i.source in ("insight", "card")]
     assert "Eats fish now" in texts and old.text not in texts
+    assert modeler.user_model("ann").card == ["Eats fish now"]
     everything = modeler.context("ann", "diet", max_tokens=400, include_superseded=True)
     assert old.id in {i.id for i in everything.items}
 

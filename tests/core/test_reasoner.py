@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import pytest
-from support.scripted import ScriptedLLM, batch_messages, rules_responder
+from support.scripted import ScriptedLLM, batch_messages, known_insights, rules_responder
 
-from personal_core import HashingEmbedder, UserModeler
+from personal_core import HashingEmbedder, Message, Role, UserModeler, prompts
 from personal_core.deriver import Deriver
+from personal_core.records import card_line_id
 
 if TYPE_CHECKING:
     from conftest import Backend
@@ -154,7 +156,7 @@ def test_faults_never_raise_and_recover(backend: Backend, fault: str, caplog: py
         "raises": ConnectionError("the LLM server is down"),
         "hangs": lambda chat: time.sleep(3) or "{}",
         "prose": "I think the user is vegetarian and likes climbing!",
-        "wrong_schema": '{"facts": ["vegetarian"]}',
+        "wrong_schema": '{"thoughts": ["vegetarian"]}',
         "invented_ids_only": json.dumps(
             {"reinforced": ["i99"], "new_insights": [{"kind": "fact", "text": "x", "evidence": ["m42"]}]}
         ),
@@ -288,3 +290,115 @@ async def test_async_llm_is_derived_by_a_task_in_the_callers_loop(backend: Backe
     finally:
         await m.aclose()
     assert m.internals.deriver._task is None
+
+
+# ------------------------------------------------------------------ the card follows what the LLM changes
+
+
+def _card_ids(chat: list[dict[str, str]]) -> dict[str, str]:
+    """text -> id of the card lines shown in a derive prompt."""
+    user = next(m["content"] for m in chat if m["role"] == "user")
+    card = user.split("<card>", 1)[1].split("</card>", 1)[0]
+    return {text: cid for cid, text in re.findall(r"^- \[(c_[0-9a-f]{8})\] (.*)$", card, re.M)}
+
+
+def test_llm_supersession_without_card_remove_replaces_the_card_line(backend: Backend) -> None:
+    first = json.dumps(
+        {
+            "new_insights": [{"kind": "fact", "text": "Lives in Porto", "evidence": ["m1"]}],
+            "card_add": ["Lives in Porto", "Name: Ann"],
+        }
+    )
+
+    def second(chat: list[dict[str, str]]) -> str:
+        porto = {t: a for a, t in known_insights(chat).items()}["Lives in Porto"]
+        # the reply shape models often use: "updates", the old id as a number, evidence as a number
+        return json.dumps({"updates": [{"id": int(porto[1:]), "text": "Lives in Lisbon", "evidence": [1]}]})
+
+    llm = ScriptedLLM(replies=[first, second])
+    with make(backend, llm, inline=True) as m:
+        m.observe("ann", [{"id": "p1", "role": "user", "content": "I'm Ann, I live in Porto."}])
+        assert m.user_model("ann").card == ["Lives in Porto", "Name: Ann"]
+        m.observe("ann", [{"id": "p2", "role": "user", "content": "I moved to Lisbon last week."}])
+        model = m.user_model("ann")
+        assert model.card == ["Lives in Lisbon", "Name: Ann"]
+        lisbon = next(i for i in model.insights if i.text == "Lives in Lisbon")
+        assert lisbon.evidence == ["p2"] and lisbon.kind.value == "fact"
+        assert "Lives in Porto" not in m.context("ann", "where does Ann live?", max_tokens=300).text
+        assert _card_ids(llm.calls[1]) == {
+            "Lives in Porto": card_line_id("Lives in Porto"),
+            "Name: Ann": card_line_id("Name: Ann"),
+        }
+
+
+def test_llm_removes_a_card_line_by_the_id_shown_in_the_prompt(backend: Backend) -> None:
+    first = json.dumps({"card_add": ["Standing instruction: answer in French", "Name: Ann"]})
+
+    def second(chat: list[dict[str, str]]) -> str:
+        return json.dumps({"card_remove": [_card_ids(chat)["Standing instruction: answer in French"]]})
+
+    with make(backend, ScriptedLLM(replies=[first, second]), inline=True) as m:
+        m.observe("ann", [{"role": "user", "content": "I'm Ann. Please answer in French."}])
+        m.observe("ann", [{"role": "user", "content": "Actually, English is fine again."}])
+        assert m.user_model("ann").card == ["Name: Ann"]
+
+
+def test_reply_shapes_end_to_end(backend: Backend, caplog: pytest.LogCaptureFixture) -> None:
+    reply = json.dumps(
+        {
+            "memories": [
+                {"type": "allergy", "content": "Allergic to peanuts", "confidence": "high", "evidence": [1]},
+                {"type": "hobby", "content": "Plays chess", "evidence": ["m2"]},
+                {"type": "fact", "content": "Has a boat", "evidence": ["m7"]},
+            ],
+            "profile": {"name": "Ann"},
+            "summary": "...",
+        }
+    )
+    with make(backend, ScriptedLLM(lambda chat: reply), inline=True) as m:
+        m.observe(
+            "ann",
+            [
+                {"id": "r1", "role": "user", "content": "I'm allergic to peanuts."},
+                {"id": "r2", "role": "user", "content": "I play chess on Sundays."},
+            ],
+        )
+        insights = {i.text: i for i in m.user_model("ann").insights}
+        assert insights["Allergic to peanuts"].original_kind == "allergy"
+        assert insights["Allergic to peanuts"].evidence == ["r1"] and insights["Plays chess"].evidence == ["r2"]
+        assert insights["Has a boat"].evidence == []
+        model = m.user_model("ann")
+        assert model.card == ["Name: Ann"] and model.summary == ""
+        stats = m.stats("ann")
+        assert stats["mapped_kinds"] == 2 and stats["dropped_evidence"] == 1
+
+
+def test_template_echo_stores_nothing(backend: Backend) -> None:
+    echo = (
+        prompts.DERIVE_SYSTEM.split("a good reply is:\n", 1)[1].split("\n(", 1)[0].replace("{{", "{").replace("}}", "}")
+    )
+    shape = prompts.DERIVE_SYSTEM.split("ALL-CAPS words are placeholders):\n", 1)[1].split("\n\nExample", 1)[0]
+    shape = shape.replace("{{", "{").replace("}}", "}")
+    llm = ScriptedLLM(replies=[echo, shape])
+    with make(backend, llm, inline=True) as m:
+        m.observe("ann", [{"role": "user", "content": "Hi! What's the weather like?"}])
+        m.observe("ann", [{"role": "user", "content": "And tomorrow?"}])
+        model = m.user_model("ann")
+        assert model.insights == [] and model.card == [] and model.summary == ""
+        assert m.stats("ann")["batches_done"] == 2
+
+
+def test_the_derivation_prompt_has_no_real_aliases_in_its_example_and_is_recognised() -> None:
+    from personal_core.reasoner import DERIVE_MARKER, LLMReasoner, ReasonerInput, is_derivation_prompt
+    from personal_core.tokens import default_counter
+
+    system = prompts.DERIVE_SYSTEM
+    assert not re.search(r"\b[mi]\d+\b", system), "example ids must not be real aliases (m1.., i1..)"
+    assert not re.search(r"\bc_[0-9a-f]{8}\b", system), "example card ids must not look real"
+    assert "card_remove" in system and "a good reply is:" in system and len(DERIVE_MARKER) == 48
+    data = ReasonerInput(
+        "ann", ["Lives in Porto"], "", [], [Message(id="x", user_id="ann", role=Role.USER, content="hello")]
+    )
+    prepared = LLMReasoner(lambda chat: "{}").prepare(data, default_counter())
+    assert is_derivation_prompt(prepared.prompt)
+    assert f"- [{card_line_id('Lives in Porto')}] Lives in Porto" in prepared.prompt[1]["content"]
