@@ -13,13 +13,17 @@ from .context import CLOSE_TAG, OPEN_TAG, PackingPolicy
 from .embedding import CallableEmbedder, Embedder, HashingEmbedder, from_chroma_embedding_function
 from .errors import (
     ClosedError,
+    ConfigurationError,
     EmbedderMismatchError,
     InvalidInputError,
+    LLMError,
+    OutputError,
     PersonalError,
     StoreError,
     StoreLockedError,
 )
 from .heuristic import HeuristicReasoner
+from .llm import CallInfo, is_derivation_prompt
 from .model import (
     ContextItem,
     Insight,
@@ -33,7 +37,7 @@ from .model import (
     validate_user_id,
 )
 from .modeler import Reasoner, SearchHit, UserModeler
-from .reasoner import LLMError, LLMReasoner, is_derivation_prompt
+from .reasoner import LLMReasoner
 from .store import http_client
 from .tokens import EstimateCounter, TiktokenCounter, TokenCounter, default_counter
 from .update import ModelUpdate, NewInsight, Supersession
@@ -43,8 +47,10 @@ __version__ = "0.1.0"
 __all__ = [
     "CLOSE_TAG",
     "OPEN_TAG",
+    "CallInfo",
     "CallableEmbedder",
     "ClosedError",
+    "ConfigurationError",
     "ContextItem",
     "Embedder",
     "EmbedderMismatchError",
@@ -60,6 +66,7 @@ __all__ = [
     "Message",
     "ModelUpdate",
     "NewInsight",
+    "OutputError",
     "PackingPolicy",
     "PersonalError",
     "Reasoner",

@@ -15,9 +15,11 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
+from .errors import LLMError, OutputError
+from .llm import ChatMessages, acall_llm, call_llm
 from .queue import PENDING, Batch, DeriveQueue, plan_batches
-from .reasoner import ChatMessages, LLMError, LLMReasoner, ReasonerInput, acall_llm, call_llm
-from .repair import MAX_REPLY_CHARS, OutputError, RepairReport
+from .reasoner import LLMReasoner, ReasonerInput
+from .repair import MAX_REPLY_CHARS, RepairReport
 from .tokens import TokenCounter
 from .update import ModelUpdate
 from .worker import BackgroundThread

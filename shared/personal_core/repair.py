@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .errors import OutputError
 from .model import InsightKind, InsightLevel
 from .update import ModelUpdate, NewInsight, Supersession
 
@@ -66,10 +67,6 @@ KIND_SYNONYMS: dict[str, InsightKind] = {
     "relation": InsightKind.RELATIONSHIP,
 }
 _WORD_CONFIDENCE = {"very high": 0.95, "high": 0.85, "medium": 0.6, "moderate": 0.6, "low": 0.35, "very low": 0.2}
-
-
-class OutputError(ValueError):
-    """The reply holds no usable JSON object."""
 
 
 @dataclass
