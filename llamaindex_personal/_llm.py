@@ -12,14 +12,15 @@ the same request is sent as a plain chat (the core's prompt already asks for JSO
 :data:`STRUCTURED_GIVE_UP` structured failures in a row whose plain retry worked, structured output is not tried
 again by that adapter.
 
-Tracing: each call goes to a shallow copy of ``llm`` whose ``callback_manager`` holds only the handlers given to
-the adapter (``callback_manager=``), so the app's handlers (``Settings.callback_manager`` attached to the same
-LLM) do not see Personal's prompts. The call is detached from the caller's context: its instrumentation spans
-are not children of the app's spans, and its events carry instrument tags ``personal_run`` (``personal.derive``
-/ ``personal.ask``), ``personal_kind``, ``personal_batch_id`` and ``personal_user_hash`` (never the user id or
-text). Instrumentation event and span handlers are global in LlamaIndex (the root dispatcher): they still see
-these events and can filter them on ``event.tags["personal_run"]``. So does a ``set_global_handler`` handler,
-which LlamaIndex adds to every ``CallbackManager``.
+Tracing: each call goes to a shallow copy of ``llm`` (made on first use) whose ``callback_manager`` holds only
+the handlers given to the adapter (``callback_manager=``), so the app's handlers (``Settings.callback_manager``
+attached to the same LLM) do not see Personal's prompts. The call is detached from the caller's context: its
+instrumentation spans are not children of the app's spans, and its events and spans carry instrument tags
+``personal_run`` (``personal.derive`` / ``personal.ask``), ``personal_kind``, ``personal_batch_id`` and
+``personal_user_hash`` (never the user id or text). Instrumentation event and span handlers are global in
+LlamaIndex (the root dispatcher): they still see these events and can filter them on
+``event.tags["personal_run"]``. So does a ``set_global_handler`` handler, which LlamaIndex adds to every
+``CallbackManager``.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class _Base:
         self.structured = structured
         self._failures = 0
         self._lock = threading.Lock()
+        self._own: LLM | None = None
 
     @property
     def name(self) -> str:
@@ -113,8 +115,21 @@ class _Base:
             return self.structured
 
     def _own_llm(self) -> LLM:
-        """``llm`` with the adapter's callback manager instead of the app's (a shallow copy: same client)."""
-        return self.llm.model_copy(update={"callback_manager": self.callback_manager})
+        """``llm`` with the adapter's callback manager instead of the app's: a shallow copy made once (it shares
+        the settings and client of ``llm`` as they were then, and keeps a client it creates itself)."""
+        with self._lock:
+            if self._own is None:
+                try:
+                    self._own = self.llm.model_copy(update={"callback_manager": self.callback_manager})
+                except Exception as exc:  # noqa: BLE001 - an LLM that cannot be copied is used as is
+                    logger.warning(
+                        "%s cannot be copied (%s: %s): callback handlers attached to it will see Personal's calls",
+                        self.name,
+                        type(exc).__name__,
+                        exc,
+                    )
+                    self._own = self.llm
+            return self._own
 
     def _run(self, messages: ChatDicts, fn: Callable[[LLM], _T]) -> _T:
         tags = _tags(call_info(messages))

@@ -174,3 +174,21 @@ def test_call_info_becomes_instrument_tags(instrumented: Any) -> None:
     assert tags and all(t["personal_batch_id"] == "b-42" for t in tags)
     assert all(t["personal_user_hash"] == user_hash(USER) for t in tags)
     assert USER not in json.dumps(tags)
+
+
+def test_the_llm_is_copied_once_and_never_changed(caplog: pytest.LogCaptureFixture) -> None:
+    app_callbacks = CallbackManager([LegacyLog()])
+    llm = scripted_llm(app_callbacks)
+    adapter = as_reasoner_llm(llm)
+    own = adapter._own_llm()
+    assert own is adapter._own_llm() is not llm, "one copy, reused (with any client it creates)"
+    assert llm.callback_manager is app_callbacks and own.callback_manager is adapter.callback_manager
+
+    class Uncopyable(MockFunctionCallingLLM):
+        def model_copy(self, *args: Any, **kwargs: Any) -> Any:
+            raise TypeError("no copies")
+
+    stubborn = Uncopyable()
+    with caplog.at_level("WARNING"):
+        assert as_reasoner_llm(stubborn)._own_llm() is stubborn
+    assert "will see Personal's calls" in caplog.text
