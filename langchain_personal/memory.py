@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.embeddings import Embeddings
 
 from personal_core import InsightKind, InvalidInputError, UserModeler
@@ -31,6 +32,8 @@ class PersonalMemory:
             :class:`~langchain_personal.ChatModelLLM`, structured output where the model supports it) or a core
             LLM callable such as :class:`~langchain_personal.AsyncChatModelLLM`. Without it the offline heuristic
             reasoner is used.
+        reasoner_callbacks: LangChain callback handlers for the reasoner's own LLM calls (runs named
+            ``personal.derive`` / ``personal.ask``). Those calls never reach the app's callbacks: only these.
         embeddings: any LangChain ``Embeddings`` (adapted with :class:`~langchain_personal.LangChainEmbedder`).
         **options: any other :class:`personal_core.UserModeler` argument (``embedder``, ``token_counter``,
             ``default_max_tokens``, ``inline``, ``batch_tokens``, ...).
@@ -46,6 +49,7 @@ class PersonalMemory:
         path: str | os.PathLike[str] | None = None,
         client: Any | None = None,
         llm: Any | None = None,
+        reasoner_callbacks: Sequence[BaseCallbackHandler] | None = None,
         embeddings: Embeddings | None = None,
         **options: Any,
     ) -> None:
@@ -54,7 +58,13 @@ class PersonalMemory:
                 raise InvalidInputError(f"modeler must be a personal_core.UserModeler, got {type(modeler).__name__}")
             given = [
                 name
-                for name, value in (("path", path), ("client", client), ("llm", llm), ("embeddings", embeddings))
+                for name, value in (
+                    ("path", path),
+                    ("client", client),
+                    ("llm", llm),
+                    ("reasoner_callbacks", reasoner_callbacks),
+                    ("embeddings", embeddings),
+                )
                 if value is not None
             ]
             if given or options:
@@ -69,7 +79,9 @@ class PersonalMemory:
                 raise InvalidInputError("pass embeddings= (LangChain) or embedder= (Personal), not both")
             options["embedder"] = LangChainEmbedder(embeddings)
         if llm is not None:
-            options["llm"] = adapt_llm(llm)
+            options["llm"] = adapt_llm(llm, callbacks=reasoner_callbacks)
+        elif reasoner_callbacks is not None:
+            raise InvalidInputError("reasoner_callbacks need an llm= (the heuristic reasoner makes no LLM calls)")
         self.modeler = UserModeler(path, client=client, **options)
         self._owns_modeler = True
 

@@ -8,8 +8,9 @@ Start with :class:`UserModeler`::
         modeler.observe("ann", [{"role": "user", "content": "I'm vegetarian and I love hiking."}])
         print(modeler.context("ann", "what should I cook tonight?").text)
 
-The public API is exactly the names in ``personal_core.__all__`` (re-exported here); submodules are
-internal and may change between releases. ``docs/architecture.md`` maps the layers behind the facade.
+The public API is exactly the names in ``personal_core.__all__`` (re-exported here), plus
+``personal_core.llm``, the protocol LLM adapters implement; other submodules are internal and may change
+between releases. ``docs/architecture.md`` maps the layers behind the facade.
 """
 
 from .candidates import SearchHit
@@ -20,11 +21,14 @@ from .errors import (
     ConfigurationError,
     EmbedderMismatchError,
     InvalidInputError,
+    LLMError,
+    OutputError,
     PersonalError,
     StoreError,
     StoreLockedError,
 )
 from .heuristic import HeuristicReasoner
+from .llm import CallInfo, is_derivation_prompt
 from .model import (
     ContextItem,
     Insight,
@@ -38,7 +42,7 @@ from .model import (
     validate_user_id,
 )
 from .modeler import UserModeler
-from .reasoner import LLMError, LLMReasoner, is_derivation_prompt
+from .reasoner import LLMReasoner
 from .store import http_client
 from .tokens import EstimateCounter, TiktokenCounter, TokenCounter, default_counter
 from .update import ModelUpdate, NewInsight, Reasoner, Supersession
@@ -48,6 +52,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CLOSE_TAG",
     "OPEN_TAG",
+    "CallInfo",
     "CallableEmbedder",
     "ClosedError",
     "ConfigurationError",
@@ -66,6 +71,7 @@ __all__ = [
     "Message",
     "ModelUpdate",
     "NewInsight",
+    "OutputError",
     "PackingPolicy",
     "PersonalError",
     "Reasoner",

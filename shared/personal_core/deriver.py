@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from .cache import UserCache
 from .candidates import related_insights
 from .embedding import Embedder
+from .errors import LLMError, OutputError
 from .ingest import Derived, Ingest
+from .llm import CallInfo, ChatMessages, acall_llm, call_llm, calling, is_async_callable
 from .model import Role
 from .queue import PENDING, Batch, DeriveQueue, plan_batches
-from .reasoner import ChatMessages, LLMError, LLMReasoner, ReasonerInput, acall_llm, call_llm, is_async_callable
-from .repair import MAX_REPLY_CHARS, OutputError, RepairReport
+from .reasoner import LLMReasoner, ReasonerInput
+from .repair import MAX_REPLY_CHARS, RepairReport
 from .settings import DeriverSettings
 from .stats import Counters
 from .tokens import TokenCounter
@@ -274,7 +276,8 @@ class Deriver(BackgroundThread):
             conversation = next(steps)
             while True:
                 try:
-                    reply: str | LLMError = call_llm(self.reasoner.llm, conversation, self.reasoner.timeout)
+                    with calling(self._call_info(batch)):
+                        reply: str | LLMError = call_llm(self.reasoner.llm, conversation, self.reasoner.timeout)
                 except LLMError as exc:
                     reply = exc
                 conversation = steps.send(reply)
@@ -291,12 +294,20 @@ class Deriver(BackgroundThread):
             conversation = next(steps)
             while True:
                 try:
-                    reply: str | LLMError = await acall_llm(self.reasoner.llm, conversation, self.reasoner.timeout)
+                    with calling(self._call_info(batch)):
+                        reply: str | LLMError = await acall_llm(
+                            self.reasoner.llm, conversation, self.reasoner.timeout
+                        )
                 except LLMError as exc:
                     reply = exc
                 conversation = steps.send(reply)
         except StopIteration as done:
             return await asyncio.to_thread(self._finish, batch, done.value)
+
+    @staticmethod
+    def _call_info(batch: Batch) -> CallInfo:
+        """What adapters may put in traces for this batch's calls (the user id only as a hash)."""
+        return CallInfo.of("derive", user_id=batch.user_id, batch_id=batch.batch_id)
 
     def _finish_empty(self, batch: Batch) -> bool:
         """A batch whose messages are gone: completed without an LLM call, counted and logged."""

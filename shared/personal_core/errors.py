@@ -28,4 +28,12 @@ class ClosedError(PersonalError):
 
 
 class ConfigurationError(PersonalError):
-    """The modeler is not set up for what was asked (e.g. ``ask()`` without an LLM)."""
+    """Personal was set up in a way that cannot do what was asked (e.g. ``ask()`` without an LLM)."""
+
+
+class LLMError(PersonalError):
+    """The LLM call failed, timed out, or returned something that is not text."""
+
+
+class OutputError(PersonalError, ValueError):
+    """The LLM's reply holds no usable JSON object (the deriver then re-asks once)."""

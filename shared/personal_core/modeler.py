@@ -40,6 +40,7 @@ from .inputs import (
     coerce_messages,
 )
 from .journal import Flusher, Journal
+from .llm import CallInfo, ChatMessages, LLMCallable, acall_llm, call_llm, calling
 from .model import (
     Insight,
     InsightKind,
@@ -52,7 +53,7 @@ from .model import (
     validate_user_id,
 )
 from .queue import DeriveQueue
-from .reasoner import ChatMessages, LLMCallable, LLMReasoner, acall_llm, call_llm
+from .reasoner import LLMReasoner
 from .settings import DEFAULT_MAX_TOKENS, Settings
 from .stats import build_stats
 from .store import ChromaStore
@@ -433,10 +434,11 @@ class UserModeler:
         """Answer a question about the user from their model: one LLM call over :meth:`context`.
 
         Needs an LLM (``llm=``; else :class:`~personal_core.errors.ConfigurationError`). LLM failures raise
-        :class:`~personal_core.errors.LLMError`.
+        :class:`~personal_core.LLMError`.
         """
         llm, prompt, timeout = self._ask_prompt(user_id, question, max_tokens)
-        return call_llm(llm, prompt, timeout)
+        with calling(CallInfo.of("ask", user_id=user_id)):
+            return call_llm(llm, prompt, timeout)
 
     def _ask_prompt(
         self, user_id: str, question: str, max_tokens: int | None
@@ -588,7 +590,8 @@ class UserModeler:
     async def aask(self, user_id: str, question: str, *, max_tokens: int | None = None) -> str:
         """Async :meth:`ask` (an async LLM is awaited in the running loop)."""
         llm, prompt, timeout = await asyncio.to_thread(self._ask_prompt, user_id, question, max_tokens)
-        return await acall_llm(llm, prompt, timeout)
+        with calling(CallInfo.of("ask", user_id=user_id)):
+            return await acall_llm(llm, prompt, timeout)
 
     async def aflush(self, user_id: str | None = None) -> None:
         """Async :meth:`flush` (an async LLM is awaited in the running loop)."""

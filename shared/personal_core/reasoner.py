@@ -1,129 +1,26 @@
-"""The LLM reasoner: prompt -> LLM -> validated :class:`ModelUpdate`, and the tiny LLM protocol.
+"""The LLM reasoner: prompt -> LLM -> validated :class:`ModelUpdate`.
 
-An LLM is any callable taking a list of ``{"role", "content"}`` dicts and returning text, or an awaitable of
-text (async functions work too). The LangChain and LlamaIndex integrations adapt their models to this.
-Prompts show messages and insights under short aliases (``m1``, ``i1``) that models copy reliably; replies
-may use aliases or real ids.
+The LLM protocol (what an LLM callable is, how it is called) lives in :mod:`personal_core.llm`. Prompts show
+messages and insights under short aliases (``m1``, ``i1``) that models copy reliably; replies may use aliases
+or real ids.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import html
-import inspect
-import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from . import prompts
 from .errors import PersonalError
+from .llm import ChatMessages, LLMCallable
 from .model import Insight, InsightKind, Message
 from .records import card_line_id
 from .repair import RepairReport, parse_update
 from .tokens import TokenCounter
 from .update import CARD_LIMIT, ModelUpdate
 
-ChatMessages = list[dict[str, str]]
-LLMCallable = Callable[[ChatMessages], str | Awaitable[str]]
-
-
-class LLMError(PersonalError):
-    """The LLM call failed, timed out, or returned something that is not text."""
-
-
-def _start_call(llm: LLMCallable, messages: ChatMessages) -> concurrent.futures.Future[str]:
-    """Run a synchronous LLM call in a thread of its own; its result or error lands in the returned future.
-
-    One daemon thread per call, not a bounded pool: a call that hangs past its timeout keeps its thread until
-    it returns, and with a pool a few such calls would hold every worker, so that every later call (to any
-    LLM, from any modeler) would time out in the queue without ever being made.
-    """
-    future: concurrent.futures.Future[str] = concurrent.futures.Future()
-
-    def run() -> None:
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
-            future.set_result(_invoke(llm, messages))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="personal-llm-call", daemon=True).start()
-    return future
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    content = getattr(value, "content", None)  # tolerate message objects with .content
-    if isinstance(content, str):
-        return content
-    raise LLMError(f"the LLM returned {type(value).__name__}, not text")
-
-
-def _invoke(llm: LLMCallable, messages: ChatMessages) -> str:
-    result = llm(messages)
-    if inspect.isawaitable(result):
-        return _text(asyncio.run(_await(result)))
-    return _text(result)
-
-
-async def _await(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
-
-
-def call_llm(llm: LLMCallable, messages: ChatMessages, timeout: float) -> str:
-    """Call ``llm`` (sync or async) from synchronous code, giving up after ``timeout`` seconds.
-
-    A sync call that hangs keeps its own thread until it returns; the caller moves on.
-    """
-    future = _start_call(llm, messages)
-    try:
-        return future.result(timeout=timeout)
-    except concurrent.futures.TimeoutError:
-        raise LLMError(f"the LLM did not answer within {timeout:g}s") from None
-    except LLMError:
-        raise
-    except Exception as exc:
-        raise LLMError(f"the LLM call failed: {type(exc).__name__}: {exc}") from exc
-
-
-def is_async_callable(fn: object) -> bool:
-    """True for ``async def`` functions and objects whose ``__call__`` is one."""
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
-
-
-async def acall_llm(llm: LLMCallable, messages: ChatMessages, timeout: float) -> str:
-    """Call ``llm`` from async code: awaited in the running loop when async, else in a thread of its own
-    (not the loop's default executor, which a hung call would hold past its timeout)."""
-    try:
-        if is_async_callable(llm):
-            return _text(await asyncio.wait_for(_await(llm(messages)), timeout))  # type: ignore[arg-type]
-        return await asyncio.wait_for(asyncio.wrap_future(_start_call(llm, messages)), timeout)
-    except asyncio.TimeoutError:
-        raise LLMError(f"the LLM did not answer within {timeout:g}s") from None
-    except LLMError:
-        raise
-    except Exception as exc:
-        raise LLMError(f"the LLM call failed: {type(exc).__name__}: {exc}") from exc
-
-
-def is_derivation_prompt(messages: Sequence[dict[str, str]]) -> bool:
-    """True when ``messages`` is a derivation prompt of :class:`LLMReasoner` (it expects a ``ModelUpdate`` as JSON).
-
-    LLM adapters use it to switch on structured output only for these calls (not for ``ask``).
-    """
-    return (
-        bool(messages)
-        and messages[0].get("role") == "system"
-        and messages[0].get("content", "").startswith(DERIVE_MARKER)
-    )
-
-
-#: How every derivation system prompt starts.
-DERIVE_MARKER = prompts.DERIVE_SYSTEM[:48]
+__all__ = ["LLMReasoner", "Prepared", "ReasonerInput"]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .errors import OutputError
 from .model import InsightKind, InsightLevel
 from .prompts import TEMPLATE_PLACEHOLDERS, TEMPLATE_SAMPLES
 from .records import split_card_ref
@@ -89,10 +90,6 @@ _PLACEHOLDER = re.compile(
 )
 _ECHO = {normalise(p) for p in TEMPLATE_PLACEHOLDERS}
 _SAMPLES = {normalise(text): word for text, word in TEMPLATE_SAMPLES.items()}
-
-
-class OutputError(ValueError):
-    """The reply holds no usable JSON object."""
 
 
 @dataclass

@@ -389,7 +389,8 @@ def test_template_echo_stores_nothing(backend: Backend) -> None:
 
 
 def test_the_derivation_prompt_has_no_real_aliases_in_its_example_and_is_recognised() -> None:
-    from personal_core.reasoner import DERIVE_MARKER, LLMReasoner, ReasonerInput, is_derivation_prompt
+    from personal_core.llm import DERIVE_MARKER, is_derivation_prompt
+    from personal_core.reasoner import LLMReasoner, ReasonerInput
     from personal_core.tokens import default_counter
 
     system = prompts.DERIVE_SYSTEM

@@ -15,9 +15,10 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import Field
 
 from langchain_personal import AsyncChatModelLLM, ChatModelLLM, PersonalMemory
-from langchain_personal._llm import adapt_llm, is_derive_prompt
+from langchain_personal._llm import adapt_llm
 from personal_core import HashingEmbedder, InvalidInputError, prompts
-from personal_core.reasoner import is_async_callable
+from personal_core.llm import is_async_callable
+from personal_core.llm import wants_structured_output as is_derive_prompt
 
 VEGETARIAN = {
     "new_insights": [

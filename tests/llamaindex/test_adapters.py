@@ -114,6 +114,37 @@ def test_structured_failure_falls_back_to_plain_chat_then_gives_up(store_path: P
     assert adapter.structured is False
 
 
+def answering_script(calls: list[list[str]]) -> MockFunctionCallingLLM:
+    """A function-calling LLM: the ModelUpdate tool when offered it, else a plain answer."""
+
+    def respond(messages: Sequence[ChatMessage], **kwargs: Any) -> ChatMessage:
+        tools = [t.metadata.name for t in kwargs.get("tools") or []]
+        calls.append(tools)
+        if tools:
+            update = {"new_insights": [{"kind": "preference", "text": "Is vegetarian", "evidence": ["m1"]}]}
+            return ChatMessage(
+                role="assistant", blocks=[ToolCallBlock(tool_call_id="t1", tool_name="ModelUpdate", tool_kwargs=update)]
+            )
+        return ChatMessage(role="assistant", content="The user is vegetarian.")
+
+    return MockFunctionCallingLLM(response_generator=respond)
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_ask_gets_a_plain_answer_from_a_function_calling_llm(store_path: Path, use_async: bool) -> None:
+    """Regression: the adapter asked for a ModelUpdate on every prompt, so ask() returned an empty update's JSON."""
+    calls: list[list[str]] = []
+    adapter = as_reasoner_llm(answering_script(calls), use_async=use_async)
+    assert adapter.structured is True
+    async with make(store_path, adapter) as m:
+        await m.aobserve("ann", [{"role": "user", "content": "I'm vegetarian."}])
+        await m.aflush()
+        assert [i.text for i in (await m.auser_model("ann")).insights] == ["Is vegetarian"]
+        assert m.ask("ann", "What does the user eat?") == "The user is vegetarian."
+        assert await m.aask("ann", "Diet?") == "The user is vegetarian."
+    assert calls == [["ModelUpdate"], [], []], "structured output for the derivation only"
+
+
 async def test_async_adapter_awaits_achat(store_path: Path) -> None:
     chat_llm = scripted_chat_llm()
     adapter = as_reasoner_llm(chat_llm, use_async=True)
