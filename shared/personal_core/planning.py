@@ -21,6 +21,7 @@ from .model import Insight, Message
 from .records import Profile, Record, insight_to_record, profile_to_record
 from .safety import card_entry_allowed
 from .state import UserState
+from .text import flatten
 from .update import CARD_LIMIT, ModelUpdate, NewInsight
 
 Embed = Callable[[Sequence[str]], npt.NDArray[np.float32]]
@@ -193,7 +194,7 @@ def plan_update(
         insight_to_record(i, new_vectors[i.id] if i.id in new_vectors else state.insight_vectors[i.id])
         for i in changed.values()
     ]
-    allowed = [c for c in update.card_add if card_entry_allowed(c)]
+    allowed = [flatten(c) for c in update.card_add if card_entry_allowed(c)]  # stored without invisibles
     report.refused_card += len(update.card_add) - len(allowed)
     profile = plan_profile(state.profile, update.model_copy(update={"card_add": allowed}))
     if profile != state.profile or not state.has_profile:
