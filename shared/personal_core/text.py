@@ -83,7 +83,9 @@ _CONFUSABLE_PAIRS = (
 )
 CONFUSABLES: dict[int, int] = {ord(a): ord(b) for src, dst in _CONFUSABLE_PAIRS for a, b in zip(src, dst, strict=True)}
 _LEET = str.maketrans("013457@$", "oieastas")
-_LEET_WORD = re.compile(r"(?=[\w@$]*[^\W\d_])(?=[\w@$]*[013457@$])[\w@$]+")
+_LEET_WORD = re.compile(r"[\w@$]+")
+_LEET_CHARS = re.compile(r"[013457@$]")
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def is_invisible(ch: str) -> bool:
@@ -194,4 +196,10 @@ def skeleton(text: str, leet: bool = True) -> str:
     if not text.isascii():
         text = _decode_tags(text)
     form = folded(flatten(text))
-    return _LEET_WORD.sub(lambda m: m.group(0).translate(_LEET), form) if leet else form
+    return _LEET_WORD.sub(_unleet, form) if leet and _LEET_CHARS.search(form) else form
+
+
+def _unleet(match: re.Match[str]) -> str:
+    """A word mixing letters with digits or ``@$`` read as letters ("adm1n" -> "admin"); other words as they are."""
+    word = match.group(0)
+    return word.translate(_LEET) if _LETTER.search(word) and _LEET_CHARS.search(word) else word
