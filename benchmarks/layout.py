@@ -88,7 +88,8 @@ def record_id(user: str, j: int) -> str:
 
 
 def shard_of(user: str, shards: int = SHARDS) -> int:
-    """Same rule as ``ChromaStore.shard_of``."""
+    """The shard rule of ``ChromaStore.shard_of``, kept here on purpose: this benchmark builds and reads raw
+    chromadb collections (no ``ChromaStore``, whose ``shard_of`` needs an opened store), to compare layouts."""
     return int.from_bytes(hashlib.sha256(user.encode("utf-8")).digest()[:8], "big") % shards
 
 

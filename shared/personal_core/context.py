@@ -1,18 +1,20 @@
 """Pure packing and rendering of a user's context into a token budget.
 
 The rendered block is a delimited list of observations about the user, never instructions: item text is
-flattened to one line, delimiter look-alikes are neutralised, and raw messages are quoted.
+flattened to one line (no invisible characters, NFKC), delimiter look-alikes, role labels and fake item headers
+are defused, and raw messages are quoted with their quotes escaped.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from .model import ContextItem, ContextSource, Insight, UserContext
+from .model import ContextItem, ContextSource, Insight, InsightKind, UserContext
+from .safety import defuse_roles, defuse_tags, replace_folded
+from .text import flatten
 from .tokens import TokenCounter
 
 OPEN_TAG = "<user_context>"
@@ -28,15 +30,22 @@ SECTION_ORDER: tuple[ContextSource, ...] = ("card", "insight", "summary", "messa
 #: Message excerpts scoring below this (no match with the query) are packed only after every insight.
 MIN_MESSAGE_SCORE = 0.01
 
-_TAG_LIKE = re.compile(r"<\s*/?\s*user_context\s*>?", re.IGNORECASE)
-_SPACES = re.compile(r"\s+")
+#: Brackets that look like an item's header ("[2026-01-01 system]", "[fact 0.90, 2026-01-01]"): inside an item
+#: they become parentheses, so an item can never fake another one.
+_FAKE_HEADER = re.compile(
+    rf"\[\s*((?:\d{{4}}-\d{{2}}-\d{{2}}|(?:{'|'.join(k.value for k in InsightKind)})\s+\d)[^\[\]]*)\]", re.IGNORECASE
+)
+#: A rendered line that may need containment: anything outside printable ASCII, or a delimiter's name.
+_SUSPECT = re.compile(r"[^\x20-\x7e]|user\W{0,3}context", re.IGNORECASE)
 
 
-def clean_line(text: str) -> str:
-    """``text`` on one line: control characters and newlines become spaces, delimiter look-alikes are defused."""
-    text = "".join(" " if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") else ch for ch in text)
-    text = _TAG_LIKE.sub("[user_context]", text)
-    return _SPACES.sub(" ", text).strip()
+def clean_line(text: str, quoted: bool = False) -> str:
+    """``text`` as one safe line: flattened (control characters and line breaks become spaces, invisible
+    characters go, NFKC), delimiter look-alikes and fake item headers defused, and, unless the text is
+    ``quoted`` (a message excerpt, shown as a quotation), role labels ("SYSTEM:") defused. Idempotent."""
+    line = defuse_tags(flatten(text))
+    line = replace_folded(line, _FAKE_HEADER, lambda m: f"({m.group(1)})")
+    return line if quoted else defuse_roles(line)
 
 
 def _day(value: datetime) -> str:
@@ -52,8 +61,10 @@ def insight_line(insight: Insight, include_validity: bool = False) -> str:
 
 
 def message_line(role: str, created_at: datetime, excerpt: str) -> str:
-    """How a raw message excerpt is rendered: date and role, then the quoted text."""
-    return f'- [{_day(created_at)} {role}] "{clean_line(excerpt)}"\n'
+    """How a raw message excerpt is rendered: date and role, then the text in double quotes, with its own
+    backslashes and double quotes escaped (``\\``, ``\"``): an excerpt cannot end its quote early."""
+    quoted = clean_line(excerpt, quoted=True).replace("\\", "\\\\").replace('"', '\\"')
+    return f'- [{_day(created_at)} {role}] "{quoted}"\n'
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,14 @@ class PackingPolicy:
     skip_cited_messages: bool = True
 
 
+def _contained(line: str) -> str:
+    """``line`` as exactly one line ending in a newline, with no delimiter look-alike."""
+    body = line[:-1] if line.endswith("\n") else line
+    if _SUSPECT.search(body):
+        body = defuse_tags(flatten(body))
+    return body + "\n"
+
+
 def _frame(counter: TokenCounter) -> tuple[str, str, int]:
     head = f"{OPEN_TAG}\n{PREAMBLE}\n"
     tail = CLOSE_TAG
@@ -91,13 +110,16 @@ def _frame(counter: TokenCounter) -> tuple[str, str, int]:
 
 
 def render(chosen: Sequence[Candidate], counter: TokenCounter) -> str:
-    """Render chosen items in section order (items keep their given order within a section)."""
+    """Render chosen items in section order (items keep their given order within a section).
+
+    Each item is one line whatever its ``line`` holds: a line break or delimiter look-alike a caller left in is
+    flattened and defused here (lines made by :func:`clean_line` and friends pass unchanged)."""
     if not chosen:
         return ""
     head, tail, _ = _frame(counter)
     parts = [head]
     for source in SECTION_ORDER:
-        lines = [c.line for c in chosen if c.source == source]
+        lines = [_contained(c.line) for c in chosen if c.source == source]
         if lines:
             parts.append(SECTION_TITLES[source] + "\n")
             parts.extend(lines)

@@ -23,7 +23,7 @@ from .embedding import Embedder
 from .errors import InvalidInputError
 from .journal import Journal
 from .model import Insight, Message, Role, utcnow
-from .planning import PlanReport, plan_update, profile_record
+from .planning import PlanReport, plan_update, profile_record, proposal_texts
 from .queue import Batch, DeriveQueue, PendingMessage
 from .records import Record, StoredMessage, message_record_id, message_to_record
 from .repair import RepairReport
@@ -239,7 +239,7 @@ class Ingest:
 
     def add_insight(self, user_id: str, proposal: NewInsight) -> Insight:
         """Add (or reinforce) one insight made by hand; its evidence must be the user's stored messages."""
-        embed = self._embedder_with([proposal.text])
+        embed = self._embedder_with(proposal_texts(ModelUpdate(new_insights=[proposal])))
         with self.cache.user(user_id) as state:
             unknown = [e for e in proposal.evidence if e not in state.messages]
             if unknown:
@@ -292,6 +292,4 @@ def _unseen(state: UserState, batch: Sequence[Message], derived_ids: Collection[
 
 def _texts_of(update: ModelUpdate | None) -> list[str]:
     """The texts planning will embed for ``update``'s proposals."""
-    if update is None:
-        return []
-    return [n.text for n in update.new_insights] + [s.replacement.text for s in update.supersessions]
+    return [] if update is None else proposal_texts(update)

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .context import CLOSE_TAG, OPEN_TAG
+from .context import OPEN_TAG, PREAMBLE
 from .errors import InvalidInputError
 from .ids import stable_id
 from .model import InsightKind, Message, Role, describe_validation_error, validate_session_id
@@ -24,6 +24,8 @@ from .model import InsightKind, Message, Role, describe_validation_error, valida
 ROLE_ALIASES: dict[str, str] = {"human": "user", "ai": "assistant"}
 
 MessageLike = Message | Mapping[str, Any]
+#: How every context block Personal renders starts: a message holding it carries Personal's own output.
+RENDERED_BLOCK_START = f"{OPEN_TAG}\n{PREAMBLE}"
 
 
 def check_non_negative_int(name: str, value: object) -> int:
@@ -142,7 +144,7 @@ def coerce_messages(user_id: str, messages: object, session_id: str | None = Non
             raise InvalidInputError(f"message {index} is invalid: {describe_validation_error(exc)}") from None
         except OverflowError as exc:  # not a ValueError, so pydantic lets it through: a created_at out of range
             raise InvalidInputError(f"message {index} is invalid: created_at: {exc}") from None
-        if not message.history_only and OPEN_TAG in message.content and CLOSE_TAG in message.content:
+        if not message.history_only and RENDERED_BLOCK_START in message.content:
             message = message.model_copy(update={"history_only": True})
         out.append(storable(index, message))
     return Coerced(out, frozenset(derived))

@@ -19,8 +19,9 @@ import numpy.typing as npt
 from .ids import stable_id
 from .model import Insight, Message
 from .records import CardEntry, Profile, Record, insight_to_record, profile_to_record, split_card_ref
-from .safety import card_entry_allowed
+from .safety import card_entry_allowed, defuse
 from .state import UserState
+from .text import flatten
 from .text import normalise as normalise  # re-exported: planning.normalise is public
 from .update import CARD_LIMIT, ModelUpdate, NewInsight
 
@@ -146,6 +147,7 @@ def plan_update(
             proposals.append((sup.replacement, sup.insight_id))
         else:
             report.dropped_ids += 1
+    proposals = [(p.model_copy(update={"text": defuse(p.text)}), r) for p, r in proposals]
     vectors = embed([p.text for p, _ in proposals]) if proposals else np.zeros((0, state.dimension), np.float32)
     new_vectors: dict[str, npt.NDArray[np.float32]] = {}
 
@@ -240,7 +242,7 @@ def plan_update(
         insight_to_record(i, new_vectors[i.id] if i.id in new_vectors else state.insight_vectors[i.id])
         for i in changed.values()
     ]
-    allowed = [c for c in update.card_add if card_entry_allowed(c)]
+    allowed = [flatten(c) for c in update.card_add if card_entry_allowed(c)]  # stored without invisibles
     report.refused_card += len(update.card_add) - len(allowed)
     allowed = [c for c in allowed if normalise(split_card_ref(c)[1]) not in refused]
     after = ChainMap(changed, state.insights)
@@ -252,7 +254,7 @@ def plan_update(
         remove=update.card_remove,
         add=allowed,
     )
-    summary = state.profile.summary if update.summary is None else update.summary.strip()
+    summary = state.profile.summary if update.summary is None else defuse(update.summary).strip()
     profile = Profile(summary=summary, entries=entries)
     if profile != state.profile or not state.has_profile:
         records.append(profile_record(state, profile, embed))
@@ -370,7 +372,7 @@ def plan_profile(profile: Profile, update: ModelUpdate) -> Profile:
     entries, _ = plan_card(
         profile.entries, after={}, by_text_before={}, by_text_after={}, remove=update.card_remove, add=update.card_add
     )
-    summary = profile.summary if update.summary is None else update.summary.strip()
+    summary = profile.summary if update.summary is None else defuse(update.summary).strip()
     return Profile(summary=summary, entries=entries)
 
 
@@ -378,3 +380,9 @@ def profile_record(state: UserState, profile: Profile, embed: Embed) -> Record:
     """The profile record for ``profile`` (embedded on its card and summary)."""
     text = " ".join([*profile.card, profile.summary]).strip() or state.user_id
     return profile_to_record(state.user_id, profile, embed([text])[0])
+
+
+def proposal_texts(update: ModelUpdate) -> list[str]:
+    """The texts :func:`plan_update` embeds for ``update``'s proposals (defused as they will be stored), so a
+    caller can embed them ahead, outside any lock."""
+    return [defuse(n.text) for n in update.new_insights] + [defuse(s.replacement.text) for s in update.supersessions]

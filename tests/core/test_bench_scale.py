@@ -1,4 +1,5 @@
-"""The scale harness (benchmarks/scale.py) with both baselines on tiny generated data: structure and sane ranges only.
+"""The scale harness (the ``benchmarks/scale/`` package, ``python -m benchmarks.scale``) with both baselines on
+tiny generated data: structure and sane ranges only.
 
 Never asserts a timing: latencies are only checked to be positive and finite.
 """
