@@ -11,6 +11,7 @@ from ..model import InsightKind
 from ..safety import PRIVILEGED_ROLE
 from .objects import _article, _clean_object, _mixed_case, _parse_name, _third_person
 from .sentences import _SPACES
+from .slots import DIET, JOB, NAME, object_slot
 from .vocabulary import _F, _LANGUAGE_SET, MAX_OBJECT_WORDS
 
 
@@ -21,6 +22,8 @@ class _Finding(NamedTuple):
     text: str
     confidence: float
     card: str | None = None
+    #: What the finding is about when only one value holds at a time (see :mod:`.slots`).
+    slot: str | None = None
 
 
 _Builder = Callable[[re.Match[str], str], _Finding | None]
@@ -49,8 +52,12 @@ def _template(
     reject: re.Pattern[str] | None = None,
     verbs: dict[str, str] | None = None,
     trim_time: bool = False,
+    slot: Callable[[str, str], str | None] | None = None,
 ) -> _Builder:
-    """A builder rendering ``template`` with the cleaned ``obj`` group (and ``verb`` mapped through ``verbs``)."""
+    """A builder rendering ``template`` with the cleaned ``obj`` group (and ``verb`` mapped through ``verbs``).
+
+    ``slot(obj, sentence)`` names the finding's slot, if any.
+    """
 
     def build(match: re.Match[str], sentence: str) -> _Finding | None:
         obj = _clean_object(match.group("obj"), max_words, reject, trim_time=trim_time)
@@ -62,13 +69,18 @@ def _template(
             if not verb:
                 return None
         text = template.format(obj=obj, verb=verb)
-        return _Finding(kind, text, confidence, text if card else None)
+        return _Finding(kind, text, confidence, text if card else None, slot(obj, sentence) if slot else None)
 
     return build
 
 
 def _fixed(
-    kind: InsightKind | None, confidence: float, render: Callable[[re.Match[str]], str | None], *, card: bool = False
+    kind: InsightKind | None,
+    confidence: float,
+    render: Callable[[re.Match[str]], str | None],
+    *,
+    card: bool = False,
+    slot: str | None = None,
 ) -> _Builder:
     """A builder whose text comes from ``render`` (closed-vocabulary groups only)."""
 
@@ -76,7 +88,7 @@ def _fixed(
         text = render(match)
         if not text:
             return None
-        return _Finding(kind, text, confidence, text if card else None)
+        return _Finding(kind, text, confidence, text if card else None, slot)
 
     return build
 
@@ -91,7 +103,9 @@ _REJECT_PREFERENCE = re.compile(
     _REJECT_PRONOUN_START.pattern
     + r"|(?:the\s+|both\s+)?(?:first|second|third|fourth|last|other|previous|next|new|original|above|below|former|"
     r"latter|current|updated|revised|shorter|longer|edited|final)\s+(?:one|ones|option|version|answer|draft|response|"
-    r"suggestion|example|idea|approach|solution|paragraph|sentence|title|list|code|part|point)s?\b",
+    r"suggestion|example|idea|approach|solution|paragraph|sentence|title|list|code|part|point)s?\b"
+    # a verb or a bare "to" where the object should be ("something I love is awesome", "what I like to hear")
+    r"|(?:is|was|are|were|makes|made)\b|every\s+(?:day|time)\b|to$|to\s+(?:hear|see|say|know|think)\b",
     _F,
 )
 _REJECT_GOAL = re.compile(
@@ -171,6 +185,23 @@ _STATUSES = {
     "between jobs": "Is between jobs",
 }
 _NON_WORK_OCCUPATIONS = ("student", "pupil", "undergrad", "undergraduate", "retiree")
+# Diets that exclude one another: the current one holds the "diet" slot.
+_EXCLUSIVE_DIETS = frozenset({"vegetarian", "vegan", "pescatarian", "pescetarian"})
+_ALSO = re.compile(r"\b(?:also|too|as\s+well|plus)\b", _F)
+
+
+#: Longest liked or disliked object given a slot: longer ones describe one moment, not a lasting taste.
+MAX_TASTE_WORDS = 6
+
+
+def _taste_slot(obj: str, sentence: str) -> str | None:
+    """Likes and dislikes of one object share a slot: a later "Dislikes jazz" supersedes "Loves jazz"."""
+    return object_slot("taste", obj) if len(obj.split()) <= MAX_TASTE_WORDS else None
+
+
+def _adds_a_role(match: re.Match[str], sentence: str) -> bool:
+    """True when the statement adds a role rather than replacing one ("I'm also a teacher", "..., too")."""
+    return _ALSO.search(match.group(0)) is not None or _ALSO.search(sentence[match.end() :][:60]) is not None
 
 
 def _name_builder(strict: bool, *, greeting: bool = False) -> _Builder:
@@ -181,7 +212,7 @@ def _name_builder(strict: bool, *, greeting: bool = False) -> _Builder:
         if greeting and name.split()[0].lower() in _LANGUAGE_SET:
             return None
         text = f"Name: {name}"
-        return _Finding(InsightKind.FACT, text, 0.9, text)
+        return _Finding(InsightKind.FACT, text, 0.9, text, NAME)
 
     return build
 
@@ -206,7 +237,7 @@ def _diet_builder(match: re.Match[str], sentence: str) -> _Finding | None:
     qualifier = (match.group("q") or "").lower()
     if qualifier in ("mostly", "strictly"):
         text = text.replace("Is ", f"Is {qualifier} ", 1)
-    return _Finding(kind, text, 0.9, text)
+    return _Finding(kind, text, 0.9, text, DIET if key in _EXCLUSIVE_DIETS else None)
 
 
 def _occupation_builder(match: re.Match[str], sentence: str) -> _Finding | None:
@@ -220,15 +251,19 @@ def _occupation_builder(match: re.Match[str], sentence: str) -> _Finding | None:
         place = _clean_object(match.group("obj"), 8, _REJECT_PRONOUN_START)
         if place:
             text = f"{text} {match.group('prep').lower()} {place}"
-    return _Finding(InsightKind.FACT, text, 0.85, text)
+    slot = None if verb == "Is" or _adds_a_role(match, sentence) else JOB
+    return _Finding(InsightKind.FACT, text, 0.85, text, slot)
 
 
 def _work_builder(match: re.Match[str], sentence: str) -> _Finding | None:
     obj = _clean_object(match.group("obj"), 10, _REJECT_WORK, trim_time=True)
     if obj is None or PRIVILEGED_ROLE.match(obj):
         return None
-    text = f"Works {match.group('prep').lower()} {obj}"
-    return _Finding(InsightKind.FACT, text, 0.85, text)
+    prep = match.group("prep").lower()
+    text = f"Works {prep} {obj}"
+    # "Works at Acme" has no slot: people hold several workplaces ("I work at Acme. I also work for a charity.")
+    slot = JOB if prep == "as" and not _adds_a_role(match, sentence) else None
+    return _Finding(InsightKind.FACT, text, 0.85, text, slot)
 
 
 def _goal_noun_builder(match: re.Match[str], sentence: str) -> _Finding | None:
@@ -283,7 +318,9 @@ def _favorite_builder(match: re.Match[str], sentence: str) -> _Finding | None:
     category = _clean_object(match.group("cat"), 4)
     if obj is None or category is None:
         return None
-    return _Finding(InsightKind.PREFERENCE, f"Favorite {category} is {obj}", 0.85)
+    return _Finding(
+        InsightKind.PREFERENCE, f"Favorite {category} is {obj}", 0.85, None, object_slot("favorite", category)
+    )
 
 
 def _learning_builder(match: re.Match[str], sentence: str) -> _Finding | None:
@@ -317,4 +354,6 @@ def _dislike_builder(match: re.Match[str], sentence: str) -> _Finding | None:
     obj = _clean_object(raw, MAX_OBJECT_WORDS, _REJECT_PREFERENCE)
     if obj is None or re.match(r"to\s+(?:say|admit|ask|bother|break|tell|be\s+that)\b", obj, _F):
         return None
-    return _Finding(InsightKind.PREFERENCE, f"Dislikes {obj}", 0.8)
+    # a past dislike ("I didn't enjoy the hike") is about one occasion, not a lasting taste
+    past = re.search(r"\bdid(?:\s+not|n't|nt)\b", match.group(0), _F) is not None
+    return _Finding(InsightKind.PREFERENCE, f"Dislikes {obj}", 0.8, None, None if past else _taste_slot(obj, sentence))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .builders import _Finding
 from .sentences import _SPACES, _STRONG_PAIRS, _STRONG_WORDS, _has_marker, _inside_quote
-from .vocabulary import _F, _LANGUAGES
+from .vocabulary import _F, _LANGUAGE_WORDS, _LANGUAGES
 
 _STANDING = re.compile(
     r"\b(?:always|from\s+now\s+on|going\s+forward|in\s+(?:the\s+)?future|henceforth|by\s+default|every\s+time|"
@@ -138,5 +138,47 @@ def _instructions(sentence: str, words: list[str]) -> Iterator[_Finding]:
             match = instruction.pattern.match(clause)
             if match and (standing or not instruction.needs_marker):
                 card = f"Standing instruction: {instruction.render(match)}"
-                yield _Finding(None, card, 0.9, card)
+                yield _Finding(None, card, 0.9, card, instruction_slot(card))
                 break
+
+
+# Standing instructions that cannot hold together: a new one replaces the others of its slot on the card.
+_PREFIX = "Standing instruction: "
+_LENGTHS = "short brief concise succinct simple detailed thorough to_the_point"
+_TONES = "casual formal informal friendly professional light"
+_SLOT_FAMILIES: dict[str, tuple[str, ...]] = {
+    "instruction:language": tuple(
+        f"answer in {' '.join(w.capitalize() for w in lang.split('_'))}" for lang in _LANGUAGE_WORDS.split()
+    ),
+    "instruction:length": tuple(
+        f"{verb} {adj.replace('_', ' ')}" for adj in _LENGTHS.split() for verb in ("keep answers", "be")
+    ),
+    "instruction:tone": tuple(f"{verb} {adj}" for adj in _TONES.split() for verb in ("keep answers", "be")),
+    "instruction:emojis": ("don't use emojis", "use emojis"),
+    "instruction:units": (
+        "use metric units",
+        "use the metric system",
+        "use metric",
+        "use imperial units",
+        "use imperial",
+    ),
+    "instruction:temperature": ("use celsius", "use fahrenheit"),
+    "instruction:spelling": (
+        "use british english",
+        "use british spelling",
+        "use american english",
+        "use american spelling",
+    ),
+}
+_SLOT_OF = {f"{_PREFIX}{text}".lower(): slot for slot, texts in _SLOT_FAMILIES.items() for text in texts}
+
+
+def instruction_slot(card: str) -> str | None:
+    """The slot of a standing instruction card line ("instruction:language"), or None."""
+    return _SLOT_OF.get(card.lower())
+
+
+def slot_rivals(slot: str, card: str) -> list[str]:
+    """The other card lines of ``slot``: the ones a new standing instruction ``card`` replaces."""
+    current = card.lower()
+    return [f"{_PREFIX}{text}" for text in _SLOT_FAMILIES.get(slot, ()) if f"{_PREFIX}{text}".lower() != current]

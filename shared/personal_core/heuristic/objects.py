@@ -20,7 +20,8 @@ _FILLER_TAILS: tuple[tuple[str, ...], ...] = tuple(
     tuple(phrase.split())
     for phrase in (
         "at the moment|so much|very much|a lot|a ton|as well|right now|these days|lots|too|either|lol|haha|hehe|"
-        "tbh|honestly|btw|though|anyway|anyways|really|now|currently|nowadays|please|actually"
+        "tbh|honestly|btw|though|anyway|anyways|really|now|currently|nowadays|please|actually|anymore|any more|"
+        "no more|any longer"
     ).split("|")
 )
 _FILLER_BY_LAST: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -64,7 +65,7 @@ def _drop_tail(cores: list[str], trim_time: bool) -> int:
         return 2
     if prev in ("since", "in") and last.isdigit():
         return 2
-    if last == "recently":
+    if last in ("recently", "again"):
         return 1
     if last in ("ago", "back"):
         drop = 1

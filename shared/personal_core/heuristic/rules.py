@@ -36,11 +36,14 @@ from .builders import (
     _Rule,
     _rule,
     _skill_builder,
+    _taste_slot,
     _template,
     _trait_render,
     _work_builder,
 )
+from .changes import _CHANGE_RULES, _relationship_apposition, _residence
 from .sentences import _SPACES
+from .slots import AGE, JOB
 from .vocabulary import (
     _ADV,
     _EMO_ADV,
@@ -95,51 +98,27 @@ _I_RULES: tuple[_Rule, ...] = (
     _rule(
         _IM + r"\s+(?P<age>\d{1,3})\s*(?:years?|yrs?)(?:\s+old|\s+of\s+age)\b|" + _IM + r"\s+(?P<age2>\d{1,3})\s*"
         r"(?:yo|y/o|y\.o\.?)(?!\w)",
-        _fixed(InsightKind.FACT, 0.9, _age, card=True),
+        _fixed(InsightKind.FACT, 0.9, _age, card=True, slot=AGE),
         "m:#",
     ),
     _rule(
         r"\bI\s+(?:just\s+|recently\s+)?turned\s+(?P<age>\d{1,3})\b(?!\s*(?:%|percent|degrees|minutes|hours|days))",
-        _fixed(InsightKind.FACT, 0.85, _age, card=True),
+        _fixed(InsightKind.FACT, 0.85, _age, card=True, slot=AGE),
         ":turned",
     ),
     _rule(
         r"\bI\s+(?:currently\s+|now\s+|still\s+|also\s+|actually\s+)?live\s+in\s+" + _OBJ,
-        _template(
-            InsightKind.FACT,
-            "Lives in {obj}",
-            0.85,
-            card=True,
-            max_words=10,
-            reject=_REJECT_PRONOUN_START,
-            trim_time=True,
-        ),
+        _residence(0.85),
         ":live",
     ),
     _rule(
         _IM + r"\s+(?:currently\s+|now\s+|also\s+|actually\s+)?(?:living|based|located)\s+in\s+" + _OBJ,
-        _template(
-            InsightKind.FACT,
-            "Lives in {obj}",
-            0.85,
-            card=True,
-            max_words=10,
-            reject=_REJECT_PRONOUN_START,
-            trim_time=True,
-        ),
+        _residence(0.85),
         "m:living m:based m:located",
     ),
     _rule(
         r"\bI(?:'ve|\s+have|ve)?\s+(?:just\s+|recently\s+|finally\s+|also\s+)?moved\s+to\s+" + _OBJ,
-        _template(
-            InsightKind.FACT,
-            "Lives in {obj}",
-            0.8,
-            card=True,
-            max_words=10,
-            reject=_REJECT_PRONOUN_START,
-            trim_time=True,
-        ),
+        _residence(0.8, move=True),
         ":moved ve:moved :have",
     ),
     _rule(
@@ -182,10 +161,20 @@ _I_RULES: tuple[_Rule, ...] = (
         "m:a m:an",
     ),
     _rule(
-        _IM + r"\s+(?:(?:now|currently|recently|also|happily|finally)\s+)?(?P<status>retired|unemployed|"
-        r"self-employed|self\s+employed|between\s+jobs)\b",
+        _IM + r"\s+(?:(?:now|currently|recently|happily|finally)\s+)?(?P<status>retired|unemployed|between\s+jobs)\b",
+        _fixed(
+            InsightKind.FACT,
+            0.85,
+            lambda m: _STATUSES[_SPACES.sub(" ", m.group("status").lower())],
+            card=True,
+            slot=JOB,
+        ),
+        "m:retired m:unemployed m:between",
+    ),
+    _rule(
+        _IM + r"\s+(?:(?:now|currently|recently|also|happily|finally)\s+)?(?P<status>self-employed|self\s+employed)\b",
         _fixed(InsightKind.FACT, 0.85, lambda m: _STATUSES[_SPACES.sub(" ", m.group("status").lower())], card=True),
-        "m:retired m:unemployed m:self-employed m:self m:between",
+        "m:self-employed m:self",
     ),
     _rule(
         _IM + r"\s+(?:(?:very|severely|highly|extremely|really|also|deathly|slightly|mildly|super|quite|a\s+bit|"
@@ -210,12 +199,16 @@ _I_RULES: tuple[_Rule, ...] = (
     # preferences
     _rule(
         r"\bI\s+" + _ADV + r"(?P<verb>like|love|enjoy|adore)\s+" + _OBJ,
-        _template(InsightKind.PREFERENCE, "{verb} {obj}", 0.8, reject=_REJECT_PREFERENCE, verbs=_LIKE_VERBS),
+        _template(
+            InsightKind.PREFERENCE, "{verb} {obj}", 0.8, reject=_REJECT_PREFERENCE, verbs=_LIKE_VERBS, slot=_taste_slot
+        ),
         ":like :love :enjoy :adore",
     ),
     _rule(
         _IVE + r"\s+always\s+(?P<verb>like|love|enjoy|adore)(?:d|ed)?\s+" + _OBJ,
-        _template(InsightKind.PREFERENCE, "{verb} {obj}", 0.8, reject=_REJECT_PREFERENCE, verbs=_LIKE_VERBS),
+        _template(
+            InsightKind.PREFERENCE, "{verb} {obj}", 0.8, reject=_REJECT_PREFERENCE, verbs=_LIKE_VERBS, slot=_taste_slot
+        ),
         "ve:liked ve:loved ve:enjoyed ve:adored :have",
     ),
     _rule(
@@ -223,11 +216,12 @@ _I_RULES: tuple[_Rule, ...] = (
         + _ADV
         + r"(?:(?:do\s+not|don't|dont|did\s+not|didn't|didnt|never)\s+"
         + _ADV
-        + r"(?:liked?|enjoy(?:ed)?|loved?|care\s+for)|hate|dislike|detest|loathe|despise|abhor|"
+        + r"(?:liked?|enjoy(?:ed)?|loved?|care\s+for)|no\s+longer\s+(?:like|enjoy|love|care\s+for)|hate|dislike|"
+        r"detest|loathe|despise|abhor|"
         r"(?:can't|cannot|can\s+not|cant)\s+(?:stand|bear))\s+" + _OBJ,
         _dislike_builder,
-        ":don't :dont :did :didn't :didnt :not :never :hate :dislike :detest :loathe :despise :abhor :can't :cannot "
-        ":can :cant",
+        ":don't :dont :did :didn't :didnt :not :no :never :hate :dislike :detest :loathe :despise :abhor :can't "
+        ":cannot :can :cant",
     ),
     _rule(
         _IM + r"\s+not\s+(?:a\s+|really\s+|very\s+)?(?:(?:big|huge|great)\s+)?(?:fan\s+of|into)\s+" + _OBJ,
@@ -302,7 +296,10 @@ _I_RULES: tuple[_Rule, ...] = (
         + _EMO_ADV
         + r"(?P<emo>"
         + _EMOTIONS
-        + r")\b(?!(?<=happy)\s+to\b)(?!(?<=glad)\s+to\b)(?:\s+(?P<prep>about|with|because\s+of)\s+"
+        + r")\b(?!(?<=happy)\s+to\b)(?!(?<=glad)\s+to\b)"
+        # "scared of dogs" is a fear (see changes.py), not a passing "Feels scared"
+        + r"(?!(?<=scared)\s+of\b)(?!(?<=terrified)\s+of\b)(?!(?<=frightened)\s+of\b)"
+        + r"(?:\s+(?P<prep>about|with|because\s+of)\s+"
         + _OBJ
         + ")?",
         _emotion_builder,
@@ -359,6 +356,7 @@ _I_RULES: tuple[_Rule, ...] = (
         _fixed(InsightKind.TRAIT, 0.7, _trait_render),
         _TRAIT_KEYS,
     ),
+    *_CHANGE_RULES,
 )
 
 
@@ -405,6 +403,12 @@ _MY_RULES: tuple[_Rule, ...] = (
         r"\bmy\s+(?P<mods>" + _REL_MODS + r")(?P<rel>" + _RELS_SINGULAR + r")(?P<conn>'s\s+name\s+is|\s+is\s+"
         r"(?:named|called)|\s+(?:named|called)|\s+is)\s+" + _OBJ,
         _relationship_named,
+        _REL_WORDS,
+    ),
+    _rule(
+        r"\bmy\s+(?P<mods>" + _REL_MODS + r")(?P<rel>" + _RELS_SINGULAR + r")\s+(?=(?P<obj>(?-i:[A-Z])[\w'-]*"
+        r"(?:\s+(?-i:[A-Z])[\w'-]*)?)(?![\w-]))",
+        _relationship_apposition,
         _REL_WORDS,
     ),
     _rule(

@@ -99,6 +99,12 @@ def _inside_quote(prefix: str) -> bool:
     return prefix.count('"') % 2 == 1 or prefix.count("“") > prefix.count("”") or prefix.count("«") > prefix.count("»")
 
 
+# A statement right after one of these is a relative clause about a thing ("something I love is ...", "a job I
+# enjoy every day"), not a statement of its own.
+_RELATIVE_HEADS = frozenset("what whatever something anything everything nothing thing things stuff job".split())
+_LAST_WORD = re.compile(r"([\w']+)\s+$")
+
+
 def _blocked(sentence: str, start: int) -> bool:
     """True when the statement starting at ``start`` is hypothetical, quoted or reported."""
     prefix = sentence[max(0, start - 300) : start]
@@ -107,6 +113,9 @@ def _blocked(sentence: str, start: int) -> bool:
     if _inside_quote(prefix):
         return True
     low = prefix.lower()
+    last = _LAST_WORD.search(low)
+    if last is not None and last.group(1) in _RELATIVE_HEADS:
+        return True
     if _has_marker(_WORD.findall(low), _STRONG_WORDS, _STRONG_PAIRS):
         return True
     clause_start = 0

@@ -102,13 +102,14 @@ _REL_MODS = (
     r"third|only|middle|lovely|adorable|old|young|dear|beloved|rescue|elderly|teenage|grown-up|grown)\s*-?\s+)"
     r"{0,2}"
 )
-_LANGUAGES = _alt(
+_LANGUAGE_WORDS = (
     "english french german spanish italian portuguese dutch swedish norwegian danish finnish polish czech "
     "slovak russian ukrainian greek turkish arabic hebrew hindi bengali urdu chinese mandarin cantonese "
     "japanese korean vietnamese thai indonesian malay tagalog filipino swahili romanian hungarian catalan "
     "persian farsi icelandic irish welsh croatian serbian bulgarian estonian latvian lithuanian esperanto "
     "latin british_english american_english simple_english plain_english brazilian_portuguese"
 )
+_LANGUAGES = _alt(_LANGUAGE_WORDS)
 _LANGUAGE_SET = frozenset(
     "english french german spanish italian portuguese dutch swedish norwegian danish finnish polish czech "
     "slovak russian ukrainian greek turkish arabic hebrew hindi bengali urdu chinese mandarin cantonese "
