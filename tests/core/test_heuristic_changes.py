@@ -145,6 +145,7 @@ def test_a_fear_is_not_also_a_passing_feeling() -> None:
         "I no longer live in Porto.",
         "I don't eat meat on Fridays.",
         "I know what you mean.",
+        "Since I lost my job at Door Dash, things have been tough.",
         "I know Sarah from work.",
         "I'm Italian and I love pasta.",
         "Being my own boss and doing something I love is awesome.",

@@ -194,9 +194,25 @@ _ALSO = re.compile(r"\b(?:also|too|as\s+well|plus)\b", _F)
 MAX_TASTE_WORDS = 6
 
 
+# Words pointing at something only the conversation knows ("I love them", "I like this"): such an object names no
+# lasting taste, so it gets no slot.
+_DEICTIC = frozenset("it it's its them they they're he she his her him this that these those here there".split())
+
+
 def _taste_slot(obj: str, sentence: str) -> str | None:
-    """Likes and dislikes of one object share a slot: a later "Dislikes jazz" supersedes "Loves jazz"."""
-    return object_slot("taste", obj) if len(obj.split()) <= MAX_TASTE_WORDS else None
+    """Likes and dislikes of one object share a slot: a later "Dislikes jazz" supersedes "Loves jazz".
+
+    Long objects (a moment, not a taste), objects pointing at the conversation ("them", "his tech", "their
+    work" when the user did not say "my work") and longer "the ..." phrases ("the way it turned out") get none.
+    """
+    words = obj.lower().split()
+    if len(words) > MAX_TASTE_WORDS or not _DEICTIC.isdisjoint(words):
+        return None
+    if "the" in words[:2] and len(words) > 2:
+        return None  # "the color and texture", "all the yellow leaves": something on screen, not a lasting taste
+    if "their" in words and re.sub(r"\btheir\b", "my", obj, flags=_F).lower() not in sentence.lower():
+        return None
+    return object_slot("taste", obj)
 
 
 def _adds_a_role(match: re.Match[str], sentence: str) -> bool:

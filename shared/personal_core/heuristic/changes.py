@@ -62,8 +62,12 @@ _ONE_DAY = re.compile(
 )
 
 
+# "since I lost my job, ..." recalls an old event (a later job may have followed): it is not news.
+_RECALLED = re.compile(r"\b(?:since|after|when|because|'?cause|before|until|ever\s+since)\s*$", _F)
+
+
 def _left_job(match: re.Match[str], sentence: str) -> _Finding | None:
-    if long_ago(sentence) or _ONE_DAY.search(sentence, match.end()):
+    if long_ago(sentence) or _ONE_DAY.search(sentence, match.end()) or _RECALLED.search(sentence[: match.start()]):
         return None
     verb = (match.group("verb") or "").lower()
     text = "Left their job" if verb in ("quit", "left") else "Lost their job"

@@ -27,6 +27,8 @@ _FILLER_TAILS: tuple[tuple[str, ...], ...] = tuple(
 _FILLER_BY_LAST: dict[str, tuple[tuple[str, ...], ...]] = {
     last: tuple(t for t in _FILLER_TAILS if t[-1] == last) for last in {t[-1] for t in _FILLER_TAILS}
 }
+# Verbs that start a new clause with the subject left out ("I dislike group work and prefer ...").
+_CLAUSE_VERBS = frozenset("prefer avoid want need try don't dont can't cant cannot never always usually only".split())
 _YOU_WORDS = frozenset("you your yours yourself yourselves you're youre you've you'd you'll u ur".split())
 _LIST_BREAKERS = _STOP_WORDS | _PRONOUNS | _YOU_WORDS
 _TIME_UNITS = frozenset("year years month months week weeks day days summer winter spring fall autumn".split())
@@ -142,7 +144,11 @@ def _clean_object(
     end = min(len(words), max_words)
     for i, core in enumerate(cores[:end]):
         nxt = cores[i + 1] if i + 1 < len(cores) else ""
-        if core in _STOP_WORDS or (core, nxt) in _STOP_PAIRS or (core in _CONJUNCTIONS and nxt in _PRONOUNS):
+        if (
+            core in _STOP_WORDS
+            or (core, nxt) in _STOP_PAIRS
+            or (core in _CONJUNCTIONS and (nxt in _PRONOUNS or nxt in _CLAUSE_VERBS))
+        ):
             end = i
             break
     words, cores = words[:end], cores[:end]
