@@ -149,6 +149,7 @@ def test_a_fear_is_not_also_a_passing_feeling() -> None:
         "I know Sarah from work.",
         "I'm Italian and I love pasta.",
         "Being my own boss and doing something I love is awesome.",
+        "Summarize DIY like I'm 5 years old.",
     ],
 )
 def test_no_slotted_fact_about_the_user(content: str) -> None:

@@ -7,10 +7,16 @@ peanuts"). Identity facts and clearly phrased standing instructions ("always ans
 card. Questions, hypotheticals ("if I liked ..."), reported speech ("you said I ...") and messages that look like
 prompt injection yield nothing. Deterministic, pure and fast (precompiled patterns, no I/O).
 
+Single-valued facts carry a ``slot`` ("residence", "name", "job", "diet", "age", "taste:jazz", "fear:dogs",
+"favorite:color"): planning lets a later value supersede the current holder of its slot, so "I moved to Lisbon"
+replaces "Lives in Porto" and "I don't like jazz anymore" replaces "Loves jazz" (history kept). Standing
+instructions of one slot ("instruction:language") replace each other on the card through ``card_remove``.
+
 Modules, each importing only the ones listed before it: ``vocabulary`` (limits, word lists), ``sentences``
-(cleaning, sentence splitting, blocking markers), ``objects`` (captured objects and names), ``builders``
-(findings and how a match becomes one), ``rules`` (the rule tables), ``instructions`` (standing instructions),
-``reasoner`` (scanning and :class:`HeuristicReasoner`).
+(cleaning, sentence splitting, blocking markers), ``objects`` (captured objects and names), ``slots`` (slot
+names and the checks that grant one), ``builders`` (findings and how a match becomes one), ``changes`` (rules for
+changes of mind and newer statement types), ``rules`` (the rule tables), ``instructions`` (standing
+instructions), ``reasoner`` (scanning, merging, :class:`HeuristicReasoner`).
 """
 
 from __future__ import annotations

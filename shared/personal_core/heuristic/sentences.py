@@ -100,8 +100,10 @@ def _inside_quote(prefix: str) -> bool:
 
 
 # A statement right after one of these is a relative clause about a thing ("something I love is ...", "a job I
-# enjoy every day"), not a statement of its own.
-_RELATIVE_HEADS = frozenset("what whatever something anything everything nothing thing things stuff job".split())
+# enjoy every day") or a comparison ("explain it like I'm 5"), not a statement of its own.
+_RELATIVE_HEADS = frozenset(
+    "what whatever something anything everything nothing thing things stuff job like than".split()
+)
 _LAST_WORD = re.compile(r"([\w']+)\s+$")
 
 
