@@ -159,6 +159,26 @@ def test_no_slotted_fact_about_the_user(content: str) -> None:
     assert not any(c.startswith(("Lives in", "Name:", "Left", "Lost", "Is vegan")) for c in update.card_add)
 
 
+@pytest.mark.parametrize(
+    ("content", "name"),
+    [
+        ("I'm Emily.", "Emily"),
+        ("Hey, I'm Ted and I teach maths.", "Ted"),
+        ("I'm Anne-Marie, nice to meet you.", "Anne-Marie"),
+        ("I'm Stuck.", None),
+        ("I'm Obsessed!", None),
+        ("I'm Canadian.", None),
+        ("I'm Sorry, I'm late.", None),
+        ("I'm Jordan's mom.", None),
+        ("i'm carl and i'm a pilot.", None),  # an all-lowercase writer gives no capital to tell a name apart
+        ("Yesterday I'm Carl.", None),
+    ],
+)
+def test_names_given_in_passing(content: str, name: str | None) -> None:
+    names = [i.text for i in derive(content).new_insights if i.slot == "name"]
+    assert names == ([f"Name: {name}"] if name else [])
+
+
 def test_a_place_that_is_not_named_gets_no_residence_slot() -> None:
     assert pairs(derive("I moved to a new apartment.")) == [("Lives in a new apartment", None)]
     assert pairs(derive("I'm also a photographer.")) == [("Works as a photographer", None)]

@@ -232,7 +232,8 @@ _NOT_NAMES = (
         straight bi trans black white latino latina hispanic jewish muslim christian catholic buddhist hindu atheist
         agnostic mormon protestant orthodox vegan vegetarian retired unemployed alive well sick ill human old young
         new alright cool blessed lucky kidding joking interested impressed amazed speechless starving hungry awake
-        asleep monday tuesday wednesday thursday friday saturday sunday january february march april may june july
+        asleep stuck broke game alone early right wrong serious tired hungover
+        monday tuesday wednesday thursday friday saturday sunday january february march april may june july
         august september october november december christmas easter""".split()
     )
 )
@@ -244,8 +245,15 @@ _INTRO = re.compile(
 )
 
 
+# Endings of capitalised adjectives and participles ("I'm Stuck", "I'm Obsessed", "I'm Grateful").
+_NOT_NAME_ENDINGS = ("ed", "ing", "ful", "ous", "ive", "able")
+
+
 def _is_name(name: str) -> bool:
-    return all(w.lower() not in _NOT_NAMES and len(w) > 1 for w in name.split())
+    return all(
+        w.lower() not in _NOT_NAMES and len(w) > 1 and not (len(w) > 4 and w.lower().endswith(_NOT_NAME_ENDINGS))
+        for w in name.split()
+    )
 
 
 def self_introduction(sentence: str) -> _Finding | None:
