@@ -334,3 +334,20 @@ def test_standing_instruction_changes_reach_the_card(modeler: UserModeler) -> No
     card = modeler.user_model("ann").card
     assert "Standing instruction: answer in English" in card
     assert "Standing instruction: answer in French" not in card
+
+
+def test_moving_back_within_one_batch_leaves_the_new_value_current(modeler: UserModeler) -> None:
+    modeler.observe("ann", [{"id": "1", "role": "user", "content": "I live in Porto."}])
+    modeler.observe(
+        "ann",
+        [
+            {"id": "2", "role": "user", "content": "I moved to Lisbon."},
+            {"id": "3", "role": "user", "content": "Actually, I live in Porto again."},
+        ],
+    )
+    model = modeler.user_model("ann")
+    assert_one_current_per_slot(model)
+    assert [(i.text, i.evidence) for i in model.insights if i.is_current and i.slot == "residence"] == [
+        ("Lives in Porto", ["3"])
+    ]
+    assert {i.text for i in model.insights if not i.is_current} == {"Lives in Porto", "Lives in Lisbon"}
