@@ -34,7 +34,7 @@ _RESIDENCE_TAIL = re.compile(r"\s+(?:with|for)\s+.*$", _F)
 
 
 def _residence(confidence: float, *, move: bool = False) -> _Builder:
-    """ "Lives in <place>"; the "residence" slot only when the place is named ("Porto", not "a new flat")."""
+    """A builder for "Lives in <place>"; the "residence" slot only for a named place ("Porto", not "a flat")."""
 
     def build(match: re.Match[str], sentence: str) -> _Finding | None:
         if move and in_childhood(sentence):
@@ -257,7 +257,7 @@ def _is_name(name: str) -> bool:
 
 
 def self_introduction(sentence: str) -> _Finding | None:
-    """ "Name: Carl" from a sentence starting "I'm Carl and ..." or "I'm Carl." (a capitalised, unlisted word)."""
+    """The name in a sentence starting "I'm Carl and ..." or "I'm Carl." (a capitalised, unlisted word), or None."""
     match = _INTRO.match(sentence)
     if match is None or not _mixed_case(sentence):
         return None
