@@ -173,12 +173,16 @@ def plan_update(
             continue
         slot = proposal.slot
         twin_id = by_text.get(key)
+        if twin_id is not None and twin_id in changed and not changed[twin_id].is_current:
+            twin_id = None  # closed earlier in this batch ("Porto", then "Lisbon", then "Porto" again): a new value
         if twin_id is None and replaces is None and matrix is not None:
             sims = matrix @ vector
             for idx in np.argsort(-sims, kind="stable")[:3]:
                 candidate = current[current_ids[int(idx)]]
                 if sims[idx] < dedupe_threshold:
                     break
+                if candidate.id in changed and not changed[candidate.id].is_current:
+                    continue  # closed earlier in this batch
                 # a near twin holding the same slot with other words is a change of value, not a repeat
                 if candidate.kind == proposal.kind and (slot is None or candidate.slot != slot):
                     twin_id = candidate.id

@@ -1,0 +1,131 @@
+"""Text preparation: cleaning a message, splitting it into sentences, and spotting hypothetical, quoted or
+reported statements (markers that block a finding)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator, Sequence
+from itertools import pairwise
+
+from .vocabulary import MAX_SCAN_CHARS, MAX_SENTENCE_CHARS
+
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff\ud800-\udfff]"
+)
+_APOSTROPHES = re.compile(r"[\u2018\u2019\u201b\u02bc\u0060\u00b4\u2032]")
+_CODE_FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
+_QUOTED_LINE = re.compile(r"^[ \t]*>.*$", re.MULTILINE)
+_SENTENCE_END = re.compile(r"[.!?…\r\n](?:(?<=[\r\n])|[.!?…\"'”)\]]*(?=\s|$))\s*")
+_ABBREVIATIONS = frozenset("st. mr. ms. dr. jr. sr. mt. vs. mrs. prof. e.g. i.e. etc.".split())
+_QUESTION_END = re.compile(r"\?[\s\W]*$")
+_SPACES = re.compile(r"\s+")
+# "I", "my" or "call me" at a word start (led by a character set so the scan is fast).
+_TRIGGER = re.compile(
+    r"[IiMmCc](?<![\w'][IiMmCc])(?:(?<=[Ii])(?=\s|'|[mM]\b|[vV][eE]\b)|(?<=[Mm])[Yy]\s|(?<=[Cc])[aA][lL][lL]\s+[mM][eE]\s)"
+)
+_SELF_WORDS = frozenset("i i'm im i've ive i'd my call".split())
+
+
+def _prepare(text: str) -> str:
+    """``text`` capped, NFKC-normalised, with control characters, code blocks and quoted lines removed."""
+    text = text[:MAX_SCAN_CHARS]
+    text = _CONTROL.sub(" ", text)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    text = _CODE_FENCE.sub("\n", text)
+    text = _QUOTED_LINE.sub("", text)
+    return _APOSTROPHES.sub("'", text)
+
+
+def _sentences(text: str) -> Iterator[str]:
+    start = 0
+    for end in _SENTENCE_END.finditer(text):
+        dot = end.start()
+        if text[dot] == ".":
+            k = dot
+            while k > 0 and dot - k < 5 and (text[k - 1].isalpha() or text[k - 1] == "."):
+                k -= 1
+            if text[k : dot + 1].lower() in _ABBREVIATIONS:
+                continue
+        sentence = _SPACES.sub(" ", text[start : end.end()]).strip()
+        start = end.end()
+        if sentence:
+            yield sentence[:MAX_SENTENCE_CHARS]
+    sentence = _SPACES.sub(" ", text[start:]).strip()
+    if sentence:
+        yield sentence[:MAX_SENTENCE_CHARS]
+
+
+_WORD = re.compile(r"[\w']+")
+# Words that make the rest of the sentence hypothetical or quoted.
+_STRONG_WORDS = frozenset(
+    "if unless suppose supposing imagine imagining pretend pretending hypothetically roleplay fictional character "
+    "example".split()
+)
+_STRONG_PAIRS = frozenset(
+    {
+        ("what", "if"),
+        ("as", "if"),
+        ("as", "though"),
+        ("let's", "say"),
+        ("lets", "say"),
+        ("us", "say"),
+        ("role", "play"),
+        ("e", "g"),
+    }
+)
+# Words that make the current clause reported, hedged or not the user's own statement.
+_WEAK_WORDS = frozenset(
+    """say says said saying tell tells told claim claims claimed claiming record records recorded log logs logged
+    store stores save saves write writes wrote written think thinks thought believe believes assume assumes
+    assuming wish wishes wished when whenever once whether why you your he she they someone somebody people
+    everyone nobody do does did would could should might may maybe perhaps probably guess not never no sometimes
+    pretend pretends lie lying joke joking kidding""".split()
+)
+_WEAK_PAIRS = frozenset({("how", "come"), ("used", "to")})
+_PAIR_FIRSTS = frozenset(first for first, _ in _STRONG_PAIRS | _WEAK_PAIRS)
+_CLAUSE_WORDS = frozenset("and but so because also plus anyway though".split())
+_CLAUSE_PUNCT = re.compile(r"[,;:()]|\s[-–—]+\s")
+
+
+def _has_marker(words: Sequence[str], singles: frozenset[str], pairs: frozenset[tuple[str, str]]) -> bool:
+    if not singles.isdisjoint(words):
+        return True
+    return not _PAIR_FIRSTS.isdisjoint(words) and any(pair in pairs for pair in pairwise(words))
+
+
+def _inside_quote(prefix: str) -> bool:
+    return prefix.count('"') % 2 == 1 or prefix.count("“") > prefix.count("”") or prefix.count("«") > prefix.count("»")
+
+
+# A statement right after one of these is a relative clause about a thing ("something I love is ...", "a job I
+# enjoy every day") or a comparison ("explain it like I'm 5"), not a statement of its own.
+_RELATIVE_HEADS = frozenset(
+    "what whatever something anything everything nothing thing things stuff job like than".split()
+)
+_LAST_WORD = re.compile(r"([\w']+)\s+$")
+
+
+def _blocked(sentence: str, start: int) -> bool:
+    """True when the statement starting at ``start`` is hypothetical, quoted or reported."""
+    prefix = sentence[max(0, start - 300) : start]
+    if not prefix.strip():
+        return False
+    if _inside_quote(prefix):
+        return True
+    low = prefix.lower()
+    last = _LAST_WORD.search(low)
+    if last is not None and last.group(1) in _RELATIVE_HEADS:
+        return True
+    if _has_marker(_WORD.findall(low), _STRONG_WORDS, _STRONG_PAIRS):
+        return True
+    clause_start = 0
+    for punct in _CLAUSE_PUNCT.finditer(low):
+        clause_start = punct.end()
+    clause = _WORD.findall(low[clause_start:])
+    for i in range(len(clause) - 1, -1, -1):
+        if clause[i] in _CLAUSE_WORDS:
+            clause = clause[i + 1 :]
+            break
+    return _has_marker(clause, _WEAK_WORDS, _WEAK_PAIRS)
