@@ -25,3 +25,12 @@ class EmbedderMismatchError(StoreError):
 
 class ClosedError(PersonalError):
     """The object was used after ``close()``."""
+
+
+# -- journal and lock errors (reliability: journal)
+class StoreFullError(StoreError):
+    """The disk holding the store or its journal is full."""
+
+
+class JournalCorruptError(StoreError):
+    """The journal file is damaged; :meth:`personal_core.journal.Journal.salvage` keeps every readable entry."""
