@@ -70,7 +70,7 @@ class Flusher(BackgroundThread):
             upserts, deletes = coalesce(entries)
             try:
                 self._apply(upserts, deletes)
-            except Exception as exc:  # noqa: BLE001 - isolate: down, or one entry refused?
+            except Exception as exc:  # isolate: the store is down, or it refuses one entry?
                 if len(entries) == 1:
                     raise  # alone, it cannot be told from an outage
                 return self._isolate(entries, exc)

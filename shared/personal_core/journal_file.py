@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from .errors import JournalCorruptError, StoreFullError, StoreLockedError
 from .locks import HeldLock, try_lock_file
@@ -100,8 +101,10 @@ class Entry:
 class Journal:
     """Append-only log of pending Chroma writes in a SQLite file (WAL mode, thread-safe, one process)."""
 
-    _held: set[str] = set()  # noqa: RUF012 - journals open in this process (a second descriptor would drop
-    _held_guard = threading.Lock()  # SQLite's fcntl locks when closed: refuse before opening one)
+    # Journals open in this process: a second opener is refused before it opens a descriptor of the file (closing
+    # one would drop this process's fcntl locks on it, which SQLite relies on).
+    _held: ClassVar[set[str]] = set()
+    _held_guard: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, file: str | os.PathLike[str], *, durable: bool = False) -> None:
         self.file = Path(file)

@@ -247,11 +247,21 @@ class DeriveQueue:
         with self.journal.transaction() as db:
             return db.execute("SELECT 1 FROM batches WHERE batch_id = ?", (batch_id,)).fetchone() is not None
 
-    def fail(self, batch: Batch, error: str, *, now: float, max_attempts: int, backoff_base: float) -> Batch:
+    def fail(
+        self,
+        batch: Batch,
+        error: str,
+        *,
+        now: float,
+        max_attempts: int,
+        backoff_base: float,
+        counters: dict[str, float] | None = None,
+    ) -> Batch:
         """Record a failed attempt: back off, or mark the batch failed after ``max_attempts``.
 
-        If the batch's row is gone (the user was forgotten meanwhile) nothing is written and the returned batch
-        has status :data:`GONE`.
+        ``counters`` (what the attempt cost: LLM calls, tokens) are added in the same transaction. If the batch's
+        row is gone (the user was forgotten meanwhile) nothing at all is written and the returned batch has status
+        :data:`GONE`.
         """
         attempts = batch.attempts + 1
         status = FAILED if attempts >= max_attempts else PENDING
@@ -262,9 +272,10 @@ class DeriveQueue:
                 (attempts, status, next_attempt, error[:2000], batch.batch_id),
             ).rowcount
             if updated:
-                self.add_counters(
-                    db, batch.user_id, {"llm_failures": 1, "batches_failed": 1 if status == FAILED else 0}
-                )
+                deltas = {**(counters or {})}
+                deltas["llm_failures"] = deltas.get("llm_failures", 0) + 1
+                deltas["batches_failed"] = deltas.get("batches_failed", 0) + (1 if status == FAILED else 0)
+                self.add_counters(db, batch.user_id, deltas)
         if not updated:
             status = GONE
         return Batch(

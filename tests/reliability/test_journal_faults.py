@@ -59,8 +59,12 @@ def test_counters_of_known_users_are_still_written(tmp_path: Path) -> None:
     journal.append("ann", [], also=lambda db: DeriveQueue.add_pending(db, "ann", [PendingMessage("m1", 1, 10, 0.0)]))
     [batch] = queue.form_batches("ann", [["m1"]])
     assert queue.count({"llm_calls": 1}, "ann")
-    assert queue.fail(batch, "boom", now=time.time(), max_attempts=5, backoff_base=1.0).attempts == 1
+    once = queue.fail(batch, "boom", now=time.time(), max_attempts=5, backoff_base=1.0)
+    assert once.attempts == 1
     assert queue.counters("ann") == {"batches_formed": 1, "llm_calls": 1, "llm_failures": 1}
+    failed = queue.fail(once, "boom", now=time.time(), max_attempts=2, backoff_base=1.0, counters={"llm_calls": 2})
+    assert failed.status == "failed"
+    assert queue.counters("ann") == {"batches_formed": 1, "llm_calls": 3, "llm_failures": 2, "batches_failed": 1}
     journal.close()
 
 
