@@ -76,6 +76,8 @@ def _read_table(db: sqlite3.Connection, table: str, columns: str) -> tuple[list[
 
 def salvage_journal(file: Path) -> tuple[int, int]:
     """Move ``file`` aside and copy its readable rows into a fresh journal there; ``(entries kept, lost)``."""
+    if str(file.resolve()) in Journal._held:  # checked first: a second descriptor would drop SQLite's locks
+        raise StoreLockedError(f"the journal {file} is open in this process: close it before salvaging")
     lock = try_lock_file(file)
     if lock is None:
         raise StoreLockedError(f"the journal {file} is open in another process: close it before salvaging")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -51,6 +52,24 @@ def test_a_failed_llm_call_after_forget_writes_nothing_of_the_user(tmp_path: Pat
     assert not queue.count({"llm_calls": 1}, VICTIM, batch_id=batch.batch_id)
     assert queue.counters(VICTIM) == {} and queue.batches() == []
     journal.close()
+
+
+def test_forget_while_the_users_llm_call_is_in_flight_leaves_no_trace(store_path: Path) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def llm(messages: list[dict[str, str]]) -> str:
+        entered.set()
+        release.wait(60)
+        raise TimeoutError("the LLM timed out")
+
+    m = UserModeler(store_path, embedder=HashingEmbedder(), llm=llm, batch_tokens=1)
+    m.observe(VICTIM, [{"role": "user", "content": "I love zorbleberries."}])
+    assert entered.wait(60), "the deriver never called the LLM"
+    m.forget(VICTIM)  # while the call is in flight
+    release.set()  # the call fails now; the deriver records the failure
+    m.close()  # waits for the deriver
+    leftovers = [f for f in store_path.rglob("*") if f.is_file() and VICTIM.encode() in f.read_bytes()]
+    assert leftovers == []
 
 
 def test_counters_of_known_users_are_still_written(tmp_path: Path) -> None:
