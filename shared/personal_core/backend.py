@@ -59,9 +59,8 @@ class Backend:
                 journal = client_journals.journal
             queue = DeriveQueue(journal)
             if client_journals is not None:
-                moved = client_journals.adopt_orphans(
-                    store.apply, on_orphan=lambda orphan: queue.absorb(DeriveQueue(orphan))
-                )
+                # the orphans' entries and queue rows move into our journal in one transaction each
+                moved = client_journals.adopt_orphans(also=DeriveQueue.absorb_rows)
                 if moved:
                     logger.warning("replayed %d journal entries left by a process that stopped before flushing", moved)
         except BaseException:

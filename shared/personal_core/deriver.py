@@ -26,15 +26,15 @@ from .candidates import related_insights
 from .embedding import Embedder
 from .errors import LLMError, OutputError
 from .ingest import Derived, Ingest
+from .journal_file import user_hash
 from .llm import CallInfo, ChatMessages, acall_llm, call_llm, calling, is_async_callable
 from .model import Role
-from .queue import PENDING, Batch, DeriveQueue, plan_batches
+from .queue import GONE, PENDING, Batch, DeriveQueue, plan_batches
 from .reasoner import LLMReasoner, ReasonerInput
-from .repair import MAX_REPLY_CHARS, RepairReport
+from .repair import MAX_REPLY_CHARS
 from .settings import DeriverSettings
 from .stats import Counters
 from .tokens import TokenCounter
-from .update import ModelUpdate
 from .worker import BackgroundThread
 
 logger = logging.getLogger(__name__)
@@ -236,8 +236,17 @@ class Deriver(BackgroundThread):
                 if attempt == 0:
                     conversation = self.reasoner.reask(prepared, reply, detail)
                 continue
-            if report.total():
-                logger.info("repaired the reply for user %r batch %s: %s", batch.user_id, batch.batch_id, report)
+            if report.drops:
+                logger.warning(
+                    "dropped from the reply for user %s batch %s: %s",
+                    user_hash(batch.user_id),
+                    batch.batch_id,
+                    "; ".join(report.drops),
+                )
+            elif report.total():
+                logger.info(
+                    "repaired the reply for user %s batch %s: %s", user_hash(batch.user_id), batch.batch_id, report
+                )
             return Outcome(Derived(batch, update, report, input_tokens, output_tokens, calls), "", calls, 0, 0)
         return Outcome(None, error, calls, input_tokens, output_tokens)
 
@@ -295,9 +304,7 @@ class Deriver(BackgroundThread):
             while True:
                 try:
                     with calling(self._call_info(batch)):
-                        reply: str | LLMError = await acall_llm(
-                            self.reasoner.llm, conversation, self.reasoner.timeout
-                        )
+                        reply: str | LLMError = await acall_llm(self.reasoner.llm, conversation, self.reasoner.timeout)
                 except LLMError as exc:
                     reply = exc
                 conversation = steps.send(reply)
@@ -310,14 +317,8 @@ class Deriver(BackgroundThread):
         return CallInfo.of("derive", user_id=batch.user_id, batch_id=batch.batch_id)
 
     def _finish_empty(self, batch: Batch) -> bool:
-        """A batch whose messages are gone: completed without an LLM call, counted and logged."""
-        logger.info(
-            "user %r batch %s has no stored messages left; completed without deriving", batch.user_id, batch.batch_id
-        )
-        applied = self.ingest.apply_derived(Derived(batch, ModelUpdate(), RepairReport(), 0, 0, 0))
-        if applied:
-            self.queue.count(Counters(batches_empty=1), batch.user_id)
-        return applied
+        """A batch whose messages are gone: completed without an LLM call, counted (``batches_empty``), logged."""
+        return self.queue.complete_empty(batch)
 
     def _finish(self, batch: Batch, outcome: Outcome) -> bool:
         derived = outcome.derived
@@ -339,25 +340,27 @@ class Deriver(BackgroundThread):
         return False
 
     def _record_failure(self, batch: Batch, outcome: Outcome) -> None:
-        self.queue.count(
-            Counters(
-                llm_calls=outcome.calls,
-                reasoner_input_tokens=outcome.input_tokens,
-                reasoner_output_tokens=outcome.output_tokens,
-            ),
-            batch.user_id,
-        )
+        """Count the attempt and back off, in one transaction; nothing is written if the user was forgotten."""
         failed = self.queue.fail(
             batch,
             outcome.error,
             now=time.time(),
             max_attempts=self.settings.max_attempts,
             backoff_base=self.settings.backoff_base,
+            counters=Counters(
+                llm_calls=outcome.calls,
+                reasoner_input_tokens=outcome.input_tokens,
+                reasoner_output_tokens=outcome.output_tokens,
+            ),
         )
+        who = user_hash(batch.user_id)
+        if failed.status == GONE:
+            logger.info("batch %s of user %s failed, but the user was forgotten meanwhile", batch.batch_id, who)
+            return
         logger.warning(
-            "deriving user %r batch %s failed (attempt %d of %d, %s): %s",
-            batch.user_id,
+            "deriving batch %s of user %s failed (attempt %d of %d, %s): %s",
             batch.batch_id,
+            who,
             failed.attempts,
             self.settings.max_attempts,
             "now marked failed; retry_failed() re-runs it" if failed.status != PENDING else "will retry",

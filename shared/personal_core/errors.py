@@ -37,3 +37,12 @@ class LLMError(PersonalError):
 
 class OutputError(PersonalError, ValueError):
     """The LLM's reply holds no usable JSON object (the deriver then re-asks once)."""
+
+
+# -- journal and lock errors (reliability: journal)
+class StoreFullError(StoreError):
+    """The disk holding the store or its journal is full."""
+
+
+class JournalCorruptError(StoreError):
+    """The journal file is damaged; :meth:`personal_core.journal.Journal.salvage` keeps every readable entry."""

@@ -19,10 +19,17 @@ import numpy as np
 import numpy.typing as npt
 
 from .cache import UserCache
+from .corrections import (
+    CorrectionReport,
+    plan_correct,
+    plan_message_deletion,
+    plan_retract,
+    plan_set_card,
+)
 from .embedding import Embedder
 from .errors import InvalidInputError
 from .journal import Journal
-from .model import Insight, Message, Role, utcnow
+from .model import Insight, InsightKind, Message, Role, utcnow
 from .planning import PlanReport, plan_update, profile_record, proposal_texts
 from .queue import Batch, DeriveQueue, PendingMessage
 from .records import Record, StoredMessage, message_record_id, message_to_record
@@ -61,6 +68,8 @@ def plan_counters(report: PlanReport) -> Counters:
         dropped_evidence=report.dropped_evidence,
         dropped_ids=report.dropped_ids,
         refused_card=report.refused_card,
+        refused_retracted=report.refused_retracted,
+        card_followed=report.card_followed,
         added_by_kind=by_kind,
     )
 
@@ -75,6 +84,7 @@ def derived_counters(derived: Derived) -> Counters:
         mapped_kinds=repair.mapped_kinds,
         clamped_confidences=repair.clamped,
         repaired_items=repair.total(),
+        echoed_items=repair.echoed,
         batches_done=1,
         llm_calls=derived.calls,
         reasoner_input_tokens=derived.input_tokens,
@@ -192,11 +202,70 @@ class Ingest:
         return self.counter.count(message.content[:USER_TOKEN_CHARS])
 
     def delete_messages(self, user_id: str, chosen: Callable[[StoredMessage], bool]) -> int:
-        """Delete the user's stored messages ``chosen`` returns True for (the model stays); returns how many."""
+        """Delete the user's stored messages ``chosen`` returns True for; returns how many.
+
+        The model follows in the same transaction: the ids leave every insight's evidence, and an insight left
+        without evidence is retracted (its card line removed).
+        """
         with self.cache.user(user_id) as state:
-            doomed = [message_record_id(user_id, s.message.id) for s in state.messages.values() if chosen(s)]
-            self.write(state, [], doomed)
-            return len(doomed)
+            ids = [s.message.id for s in state.messages.values() if chosen(s)]
+            if not ids:
+                return 0
+            self._fresh_for_profile(state)
+            records, report = plan_message_deletion(state, ids, now=utcnow(), embed=self.embedder.embed_documents)
+            self._write_counted(state, records, report, deletes=[message_record_id(user_id, m) for m in ids])
+            return len(ids)
+
+    # ------------------------------------------------------------------ corrections made by a person
+    def retract(self, user_id: str, insight_id: str, reason: str | None) -> Insight:
+        """Retract an insight (history kept; never derived again from the same evidence)."""
+        with self.cache.user(user_id) as state:
+            self._fresh_for_profile(state)
+            records, report = plan_retract(state, insight_id, reason, now=utcnow(), embed=self.embedder.embed_documents)
+            self._write_counted(state, records, report)
+            return state.insights[insight_id]
+
+    def correct(
+        self, user_id: str, insight_id: str, text: str, kind: InsightKind | str | None, confidence: float | None
+    ) -> Insight:
+        """Supersede an insight with a corrected one (a supersession made by a person); returns the new one."""
+        with self.cache.user(user_id) as state:
+            self._fresh_for_profile(state)
+            records, report, new = plan_correct(
+                state,
+                insight_id,
+                text,
+                kind=kind,
+                confidence=confidence,
+                now=utcnow(),
+                embed=self.embedder.embed_documents,
+            )
+            self._write_counted(state, records, report)
+            return state.insights[new.id]
+
+    def set_card(self, user_id: str, lines: Sequence[str]) -> list[str]:
+        """Replace the user's card (through the card guard); returns the card as stored."""
+        with self.cache.user(user_id) as state:
+            self._fresh_for_profile(state)
+            records, report = plan_set_card(state, lines, embed=self.embedder.embed_documents)
+            self._write_counted(state, records, report)
+            return list(state.profile.card)
+
+    def _write_counted(
+        self, state: UserState, records: Sequence[Record], report: CorrectionReport, deletes: Sequence[str] = ()
+    ) -> None:
+        counters = Counters.from_rows(report.counts())
+
+        def also(db: sqlite3.Connection) -> None:
+            DeriveQueue.add_counters(db, state.user_id, counters)
+
+        self.write(state, records, deletes, also=also)
+
+    def _fresh_for_profile(self, state: UserState) -> None:
+        """Server mode: the card and summary are one record other processes may have rewritten; planning a
+        change to it on a fresh copy keeps their card lines instead of overwriting them with our older one."""
+        if self.fresh_profile:
+            self.cache.reload(state)
 
     # ------------------------------------------------------------------ model changes
     def plan(
@@ -205,16 +274,18 @@ class Ingest:
         update: ModelUpdate,
         batch: Sequence[Message],
         embed: Callable[[Sequence[str]], Vectors] | None = None,
+        *,
+        derived: bool = True,
     ) -> tuple[list[Record], PlanReport]:
-        """Records applying ``update`` (derived from ``batch``) to ``state`` (call with the user's lock held)."""
-        if self.fresh_profile and (update.card_add or update.card_remove or update.summary is not None):
-            self._plan_profile_on_fresh_copy(state)
-        return plan_update(state, update, batch, now=utcnow(), embed=embed or self.embedder.embed_documents)
+        """Records applying ``update`` (derived from ``batch``) to ``state`` (call with the user's lock held).
 
-    def _plan_profile_on_fresh_copy(self, state: UserState) -> None:
-        """Server mode: the card and summary are one record other processes may have rewritten; planning a
-        change to it on a fresh copy keeps their card lines instead of overwriting them with our older one."""
-        self.cache.reload(state)
+        A ``derived`` update (a reasoner's) never re-learns what a person retracted from the same evidence.
+        """
+        if _may_change_profile(update):
+            self._fresh_for_profile(state)
+        return plan_update(
+            state, update, batch, now=utcnow(), embed=embed or self.embedder.embed_documents, refuse_retracted=derived
+        )
 
     def apply_derived(self, derived: Derived) -> bool:
         """Apply an LLM batch's result and complete the batch in one journal transaction (exactly once).
@@ -245,7 +316,7 @@ class Ingest:
             if unknown:
                 raise InvalidInputError(f"evidence ids are not messages of this user: {unknown[:5]}")
             batch = [state.messages[e].message for e in proposal.evidence]
-            records, report = self.plan(state, ModelUpdate(new_insights=[proposal]), batch, embed)
+            records, report = self.plan(state, ModelUpdate(new_insights=[proposal]), batch, embed, derived=False)
             counters = plan_counters(report)
 
             def also(db: sqlite3.Connection) -> None:
@@ -272,6 +343,17 @@ class Ingest:
             return np.stack([known[t] for t in batch]).astype(np.float32, copy=False)
 
         return embed
+
+
+def _may_change_profile(update: ModelUpdate) -> bool:
+    """Whether planning ``update`` may rewrite the card or summary (card lines follow their insights)."""
+    return bool(
+        update.card_add
+        or update.card_remove
+        or update.summary is not None
+        or update.supersessions
+        or any(n.slot for n in update.new_insights)
+    )
 
 
 def _unseen(state: UserState, batch: Sequence[Message], derived_ids: Collection[str]) -> list[Message]:

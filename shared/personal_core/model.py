@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from .errors import InvalidInputError
 from .ids import new_id
 
 #: Longest accepted user id, in characters.
 MAX_USER_ID_CHARS = 256
-#: Longest accepted message, in characters (about 2 MB of text).
+#: Longest accepted message, in characters (about 2 MB of text): its content plus the JSON of its metadata.
 MAX_MESSAGE_CHARS = 2_000_000
 
 
@@ -101,7 +102,13 @@ class InsightLevel(str, Enum):
 
 
 class Message(BaseModel):
-    """One conversation turn. ``id`` is yours to set; insight evidence refers to it."""
+    """One conversation turn. ``id`` is yours to set; insight evidence refers to it.
+
+    Size limit: ``content`` plus the JSON text of ``metadata`` (as stored: non-JSON values as their ``str()``)
+    may hold at most :data:`MAX_MESSAGE_CHARS` characters together. Metadata is stored with the message, so a
+    30 MB image in it is refused like a 30 MB text (:class:`InvalidInputError` from ``observe``, before
+    anything is stored); keep large attachments elsewhere and put a reference in the metadata.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -137,6 +144,24 @@ class Message(BaseModel):
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
         return as_utc(value)
+
+    @field_validator("metadata")
+    @classmethod
+    def _check_metadata_size(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if not value:
+            return value
+        content = info.data.get("content")
+        budget = MAX_MESSAGE_CHARS - (len(content) if isinstance(content, str) else 0)
+        try:
+            size = len(json.dumps(value, ensure_ascii=False, default=str))
+        except (ValueError, TypeError, RecursionError):
+            return value  # not storable as JSON at all: refused with its own message when stored
+        if size > budget:
+            raise ValueError(
+                f"metadata is {size:,} characters of JSON; content and metadata together may hold at most "
+                f"{MAX_MESSAGE_CHARS:,} characters (store large attachments elsewhere and keep a reference)"
+            )
+        return value
 
 
 class Insight(BaseModel):

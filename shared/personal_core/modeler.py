@@ -250,14 +250,16 @@ class UserModeler:
         return new
 
     def delete_session(self, user_id: str, session_id: str) -> int:
-        """Delete one session's messages (the user model is kept). Returns how many were deleted."""
+        """Delete one session's messages; returns how many. Insights lose those messages as evidence, and one
+        left without evidence is retracted (``stats()``: ``stripped_evidence``, ``cascaded_retractions``)."""
         uid = validate_user_id(user_id)
         session = validate_session_id(session_id)
         self._check_open()
         return self._ingest.delete_messages(uid, lambda s: s.message.session_id == session)
 
     def delete_messages(self, user_id: str, message_ids: Collection[str]) -> int:
-        """Delete some of the user's messages by id (the user model is kept). Returns how many were deleted."""
+        """Delete some of the user's messages by id; returns how many. The model follows as in
+        :meth:`delete_session`."""
         uid = validate_user_id(user_id)
         doomed = check_str_collection("message_ids", message_ids)
         self._check_open()
@@ -287,6 +289,43 @@ class UserModeler:
             raise InvalidInputError("insight text must contain at least one letter or digit")
         self._check_open()
         return self._ingest.add_insight(uid, proposal)
+
+    def retract(self, user_id: str, insight_id: str, reason: str | None = None) -> Insight:
+        """Mark an insight wrong. It stays in history (``retracted_at``, ``retraction_reason``; in
+        :meth:`user_model` and :meth:`export`), leaves context, search and the card, and is never derived again
+        from the same evidence (also after a reopen, or when that message is observed again). Returns it."""
+        uid = validate_user_id(user_id)
+        check_text("insight_id", insight_id, allow_blank=False)
+        if reason is not None:
+            check_text("reason", reason)
+        self._check_open()
+        return self._ingest.retract(uid, insight_id, reason)
+
+    def correct(
+        self,
+        user_id: str,
+        insight_id: str,
+        text: str,
+        *,
+        kind: InsightKind | str | None = None,
+        confidence: float | None = None,
+    ) -> Insight:
+        """Replace an insight with a corrected one: a supersession made by a person (the old one kept in history
+        with ``superseded_by``; its card line follows). Returns the new insight."""
+        uid = validate_user_id(user_id)
+        check_text("insight_id", insight_id, allow_blank=False)
+        check_text("text", text, allow_blank=False)
+        self._check_open()
+        return self._ingest.correct(uid, insight_id, text, kind, confidence)
+
+    def set_card(self, user_id: str, lines: Sequence[str]) -> list[str]:
+        """Replace the user's card (at most 40 lines, each through the card guard: a refused line raises
+        :class:`InvalidInputError` naming it and nothing changes). Returns the card as stored."""
+        uid = validate_user_id(user_id)
+        if isinstance(lines, (str, bytes)) or not isinstance(lines, Sequence):
+            raise InvalidInputError(f"lines must be a list of str, got {type(lines).__name__}")
+        self._check_open()
+        return self._ingest.set_card(uid, lines)
 
     def forget(self, user_id: str) -> None:
         """Erase everything of ``user_id``: memory, journal, derivation queue and Chroma, and on disk.
@@ -424,6 +463,7 @@ class UserModeler:
             insights_by_kind=by_kind,
             users_cached=len(self._cache),
             journal_pending=self._backend.journal.pending(),
+            journal_quarantined=self._backend.journal.quarantined(uid),
             flush_failures=self._backend.flusher.failures,
             embedder=self.embedder.name,
             token_counter=self.counter.name,
@@ -468,6 +508,21 @@ class UserModeler:
         """Move every journaled write to Chroma now (normally the background flusher does it)."""
         self._check_open()
         self._backend.flusher.flush()
+
+    def retry_quarantined(self, user_id: str | None = None) -> int:
+        """Put journal entries Chroma refused (quarantined, see ``stats()["journal_quarantined"]``) back in line
+        for the flusher; returns how many."""
+        uid = validate_user_id(user_id) if user_id is not None else None
+        self._check_open()
+        count = self._backend.journal.retry_quarantined(uid)
+        self._backend.flusher.wake()
+        return count
+
+    def user_ids(self) -> list[str]:
+        """Every user with something stored (after moving the journal to Chroma), sorted."""
+        self._check_open()
+        self._backend.flush_quietly()
+        return sorted(self._backend.store.all_user_ids())
 
     def retry_failed(self, user_id: str | None = None) -> int:
         """Put batches marked failed back in the queue; returns how many. Run :meth:`flush` to derive them now."""
@@ -529,6 +584,26 @@ class UserModeler:
         return await asyncio.to_thread(
             self.add_insight, user_id, text, kind, confidence=confidence, level=level, evidence=evidence
         )
+
+    async def aretract(self, user_id: str, insight_id: str, reason: str | None = None) -> Insight:
+        """Async :meth:`retract`."""
+        return await asyncio.to_thread(self.retract, user_id, insight_id, reason)
+
+    async def acorrect(
+        self,
+        user_id: str,
+        insight_id: str,
+        text: str,
+        *,
+        kind: InsightKind | str | None = None,
+        confidence: float | None = None,
+    ) -> Insight:
+        """Async :meth:`correct`."""
+        return await asyncio.to_thread(self.correct, user_id, insight_id, text, kind=kind, confidence=confidence)
+
+    async def aset_card(self, user_id: str, lines: Sequence[str]) -> list[str]:
+        """Async :meth:`set_card`."""
+        return await asyncio.to_thread(self.set_card, user_id, lines)
 
     async def aforget(self, user_id: str) -> None:
         """Async :meth:`forget`."""
@@ -604,6 +679,14 @@ class UserModeler:
     async def aflush_writes(self) -> None:
         """Async :meth:`flush_writes`."""
         await asyncio.to_thread(self.flush_writes)
+
+    async def aretry_quarantined(self, user_id: str | None = None) -> int:
+        """Async :meth:`retry_quarantined`."""
+        return await asyncio.to_thread(self.retry_quarantined, user_id)
+
+    async def auser_ids(self) -> list[str]:
+        """Async :meth:`user_ids`."""
+        return await asyncio.to_thread(self.user_ids)
 
     async def aretry_failed(self, user_id: str | None = None) -> int:
         """Async :meth:`retry_failed`."""

@@ -5,19 +5,26 @@ become a batch (enough new user text, old enough, or a flush). A batch is done i
 journals its result, so a crash at any point leaves it either pending (derived again later) or done (never
 applied twice). Failed attempts back off exponentially; after ``max_attempts`` a batch is ``failed``: kept,
 counted, and re-runnable with :meth:`DeriveQueue.retry_failed`.
+
+``forget()`` wins over work in flight: a write about a batch whose row is gone (:meth:`DeriveQueue.fail`,
+:meth:`DeriveQueue.count` with ``batch_id=``), or about a user the queue no longer knows, writes nothing, so an
+LLM call that ends after the user was erased cannot put their id back into the file.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .ids import new_id
-from .journal import Journal
+from .journal_file import Journal, user_hash
 from .stats import Counters
+
+logger = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
@@ -34,6 +41,9 @@ CREATE TABLE IF NOT EXISTS counters (
 
 PENDING = "pending"
 FAILED = "failed"
+#: Status of a batch returned by :meth:`DeriveQueue.fail` when its row was gone (forgotten meanwhile).
+GONE = "gone"
+#: Counter of batches that found none of their messages (completed without deriving anything).
 
 
 @dataclass(frozen=True)
@@ -134,10 +144,48 @@ class DeriveQueue:
             db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
 
     # -- standalone operations
-    def count(self, counters: Counters, user_id: str = "") -> None:
-        """Add to counters outside any other write (e.g. a failed LLM call)."""
+    @staticmethod
+    def _known(db: sqlite3.Connection, user_id: str, batch_id: str | None) -> bool:
+        """Whether counters of ``user_id`` (about ``batch_id``) may still be written (not forgotten)."""
+        if batch_id is not None:
+            return db.execute("SELECT 1 FROM batches WHERE batch_id = ?", (batch_id,)).fetchone() is not None
+        if not user_id:
+            return True
+        return any(
+            db.execute(f"SELECT 1 FROM {table} WHERE user_id = ? LIMIT 1", (user_id,)).fetchone() is not None
+            for table in ("batches", "pending", "counters")
+        )
+
+    def count(self, counters: Counters, user_id: str = "", *, batch_id: str | None = None) -> bool:
+        """Add to counters outside any other write (e.g. a failed LLM call); returns whether anything was written.
+
+        Nothing is written for a user the queue no longer knows (no batch, pending message or counter: forgotten),
+        nor, with ``batch_id``, once that batch's row is gone: late work never writes an erased user's id back.
+        """
         with self.journal.transaction() as db:
+            if not self._known(db, user_id, batch_id):
+                return False
             self.add_counters(db, user_id, counters)
+        return True
+
+    def complete_empty(self, batch: Batch) -> bool:
+        """Complete a batch that found none of its messages: counted as done and as ``batches_empty``, logged.
+
+        Its messages were deleted (``delete_session``/``delete_messages``) or lost; either way nothing was derived
+        and it must not pass silently. Returns False (nothing written) if the batch is gone (forgotten).
+        """
+        with self.journal.transaction() as db:
+            if not db.execute("DELETE FROM batches WHERE batch_id = ?", (batch.batch_id,)).rowcount:
+                return False
+            self.add_counters(db, batch.user_id, Counters(batches_done=1, batches_empty=1))
+        logger.warning(
+            "batch %s of user %s found none of its %d messages (deleted meanwhile, or lost): completed without "
+            "deriving anything",
+            batch.batch_id,
+            user_hash(batch.user_id),
+            len(batch.message_ids),
+        )
+        return True
 
     def release_pending(self, user_id: str, message_ids: Sequence[str]) -> None:
         """Let go of pending messages without deriving them (they stay stored; see :func:`plan_batches`)."""
@@ -214,19 +262,35 @@ class DeriveQueue:
         with self.journal.transaction() as db:
             return db.execute("SELECT 1 FROM batches WHERE batch_id = ?", (batch_id,)).fetchone() is not None
 
-    def fail(self, batch: Batch, error: str, *, now: float, max_attempts: int, backoff_base: float) -> Batch:
-        """Record a failed attempt: back off, or mark the batch failed after ``max_attempts``."""
+    def fail(
+        self,
+        batch: Batch,
+        error: str,
+        *,
+        now: float,
+        max_attempts: int,
+        backoff_base: float,
+        counters: Counters | None = None,
+    ) -> Batch:
+        """Record a failed attempt: back off, or mark the batch failed after ``max_attempts``.
+
+        ``counters`` (what the attempt cost: LLM calls, tokens) are added in the same transaction. If the batch's
+        row is gone (the user was forgotten meanwhile) nothing at all is written and the returned batch has status
+        :data:`GONE`.
+        """
         attempts = batch.attempts + 1
         status = FAILED if attempts >= max_attempts else PENDING
         next_attempt = now + backoff_seconds(attempts, backoff_base)
         with self.journal.transaction() as db:
-            db.execute(
+            updated = db.execute(
                 "UPDATE batches SET attempts = ?, status = ?, next_attempt = ?, last_error = ? WHERE batch_id = ?",
                 (attempts, status, next_attempt, error[:2000], batch.batch_id),
-            )
-            self.add_counters(
-                db, batch.user_id, Counters(llm_failures=1, batches_failed=1 if status == FAILED else 0)
-            )
+            ).rowcount
+            if updated:
+                failure = Counters(llm_failures=1, batches_failed=1 if status == FAILED else 0)
+                self.add_counters(db, batch.user_id, (counters or Counters()) + failure)
+        if not updated:
+            status = GONE
         return Batch(
             batch.batch_id, batch.user_id, batch.message_ids, status, attempts, next_attempt, error, batch.created
         )
@@ -268,20 +332,39 @@ class DeriveQueue:
         }
 
     def absorb(self, other: DeriveQueue) -> int:
-        """Move another (orphaned) queue's pending messages, batches and counters into this one."""
-        with other.journal.transaction() as src:
+        """Move another (orphaned) journal's entries AND queue into this one, in one transaction.
+
+        The pending messages and batches travel with the journal entries holding those messages, so a batch can
+        never arrive without its messages. Returns how many entries moved (0 if ``other`` was absorbed before).
+        """
+        return self.journal.absorb(other.journal, also=self.absorb_rows)
+
+    @staticmethod
+    def absorb_rows(db: sqlite3.Connection, src: sqlite3.Connection) -> int:
+        """Copy the queue tables of ``src`` (an orphaned journal) into ``db`` (inside the adoption's transaction).
+
+        Pass it as ``also=`` to :meth:`Journal.absorb` / ``ClientJournals.adopt_orphans``. Returns the pending
+        messages and batches copied.
+        """
+        tables = {r[0] for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        pending = batches = []
+        if "pending" in tables:
             pending = src.execute("SELECT user_id, message_id, seq, tokens, created FROM pending").fetchall()
+            db.executemany(
+                "INSERT OR IGNORE INTO pending(user_id, message_id, seq, tokens, created) VALUES (?, ?, ?, ?, ?)",
+                pending,
+            )
+        if "batches" in tables:
             batches = src.execute(
                 "SELECT batch_id, user_id, message_ids, status, attempts, next_attempt, last_error, created "
                 "FROM batches"
             ).fetchall()
-            counters = src.execute("SELECT user_id, name, value FROM counters").fetchall()
-        with self.journal.transaction() as db:
-            db.executemany("INSERT OR IGNORE INTO pending VALUES (?, ?, ?, ?, ?)", pending)
-            db.executemany("INSERT OR IGNORE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batches)
-            for user_id, name, value in counters:
-                self._add_rows(db, user_id, {name: value})
-        with other.journal.transaction() as src:
-            for table in ("pending", "batches", "counters"):
-                src.execute(f"DELETE FROM {table}")
+            db.executemany(
+                "INSERT OR IGNORE INTO batches(batch_id, user_id, message_ids, status, attempts, next_attempt, "
+                "last_error, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                batches,
+            )
+        if "counters" in tables:
+            for user_id, name, value in src.execute("SELECT user_id, name, value FROM counters").fetchall():
+                DeriveQueue._add_rows(db, user_id, {name: value})
         return len(pending) + len(batches)

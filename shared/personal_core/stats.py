@@ -38,7 +38,10 @@ class Counters:
     mapped_kinds: int = 0
     clamped_confidences: int = 0
     refused_card: int = 0
-    refused_rederivations: int = 0
+    refused_retracted: int = 0
+    echoed_items: int = 0
+    card_followed: int = 0
+    insights_corrected: int = 0
     cascaded_retractions: int = 0
     stripped_evidence: int = 0
     added_by_kind: dict[str, int] = field(default_factory=dict)
@@ -84,6 +87,7 @@ def build_stats(
     insights_by_kind: Mapping[str, int] | None,
     users_cached: int,
     journal_pending: int,
+    journal_quarantined: int,
     flush_failures: int,
     embedder: str,
     token_counter: str,
@@ -96,6 +100,7 @@ def build_stats(
     out.update(
         users_cached=users_cached,
         journal_pending=journal_pending,
+        journal_quarantined=journal_quarantined,
         flush_failures=flush_failures,
         embedder=embedder,
         token_counter=token_counter,

@@ -20,12 +20,12 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from .errors import EmbedderMismatchError, InvalidInputError, StoreError, StoreLockedError
-from .locks import holder_pid, try_lock
+from .locks import HeldLock, holder_pid, try_lock_directory
 from .records import Record
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,8 @@ def default_path() -> Path:
 
 
 class _ProcessLock:
-    """An exclusive, non-blocking advisory lock on ``<path>/.personal.lock``: one open store per path."""
+    """An exclusive, non-blocking lock on the store directory and ``<path>/.personal.lock``: one open store per
+    path, even if the lock file is deleted while the store is open."""
 
     _held: ClassVar[set[str]] = set()
     _guard = threading.Lock()
@@ -66,8 +67,8 @@ class _ProcessLock:
         self._released = False
 
     @staticmethod
-    def _acquire(directory: Path) -> IO[str]:
-        handle = try_lock(directory / LOCK_FILE)
+    def _acquire(directory: Path) -> HeldLock:
+        handle = try_lock_directory(directory, LOCK_FILE)
         if handle is None:
             owner = holder_pid(directory / LOCK_FILE)
             raise StoreLockedError(

@@ -1,0 +1,73 @@
+"""Single-writer locks: one journal per process, one process per embedded store, even if the lock file goes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from personal_core import HashingEmbedder, StoreLockedError, UserModeler
+from personal_core.journal import Journal
+
+OPEN_JOURNAL = """
+import sys
+from personal_core import StoreLockedError
+from personal_core.journal import Journal
+try:
+    Journal(sys.argv[1]).close()
+except StoreLockedError as exc:
+    print("LOCKED", exc)
+    sys.exit(3)
+print("OPENED")
+"""
+
+OPEN_STORE = """
+import sys
+from personal_core import HashingEmbedder, StoreLockedError, UserModeler
+try:
+    UserModeler(sys.argv[1], embedder=HashingEmbedder()).close()
+except StoreLockedError as exc:
+    print("LOCKED", exc)
+    sys.exit(3)
+print("OPENED")
+"""
+
+
+def _run(script: str, path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120)
+
+
+def test_a_journal_is_locked_for_its_whole_life(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    first = Journal(path)
+    with pytest.raises(StoreLockedError, match=r"shared\.sqlite3"):
+        Journal(path)  # another UserModeler of this process given the same journal_path=
+    other = _run(OPEN_JOURNAL, path)  # another process given the same journal_path=
+    assert other.returncode == 3, other.stdout + other.stderr
+    assert str(path) in other.stdout and "another process" in other.stdout
+    first.append("ann")
+    first.close()
+    assert _run(OPEN_JOURNAL, path).returncode == 0
+    again = Journal(path)
+    assert again.pending() == 1
+    again.close()
+
+
+def test_two_server_mode_modelers_cannot_share_a_journal_path(http_client: object, tmp_path: Path) -> None:
+    journal = tmp_path / "one-journal.sqlite3"
+    options = {"client": http_client, "embedder": HashingEmbedder(), "namespace": "tjournal", "journal_path": journal}
+    with UserModeler(**options), pytest.raises(StoreLockedError, match=r"one-journal\.sqlite3"):
+        UserModeler(**options)
+
+
+def test_deleting_the_lock_file_does_not_let_a_second_process_in(store_path: Path) -> None:
+    with UserModeler(store_path, embedder=HashingEmbedder()) as m:
+        m.observe("ann", [{"role": "user", "content": "I love hiking."}])
+        (store_path / ".personal.lock").unlink()
+        second = _run(OPEN_STORE, store_path)
+        assert second.returncode == 3, second.stdout + second.stderr
+        assert "already open in another process" in second.stdout
+        m.observe("ann", [{"role": "user", "content": "I live in Oslo."}])
+    assert _run(OPEN_STORE, store_path).returncode == 0  # released on close
