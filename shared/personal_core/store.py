@@ -27,6 +27,7 @@ import numpy as np
 from .errors import EmbedderMismatchError, InvalidInputError, StoreError, StoreLockedError
 from .locks import holder_pid, try_lock
 from .records import Record
+from .scrub import zero_unused_hnsw_capacity
 
 logger = logging.getLogger(__name__)
 
@@ -438,8 +439,6 @@ class ChromaStore:
         persisted since then may have carried freed memory of this process (see :mod:`.erasure`).
         """
         if self.scrub_on_close and self.path is not None:
-            from .erasure import zero_unused_hnsw_capacity
-
             try:
                 with self._access.exclusive():
                     zero_unused_hnsw_capacity(self.path)

@@ -26,7 +26,7 @@ from support.chroma_server import start_chroma, stop
 from support.scripted import ScriptedLLM
 
 from personal_core import CallableEmbedder, StoreError, UserModeler
-from personal_core.erasure import ScanResult, scan
+from personal_core.scrub import ScanResult, scan
 from personal_core.records import Record
 
 VICTIM = "victim-q7xk"
