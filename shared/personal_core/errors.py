@@ -25,3 +25,19 @@ class EmbedderMismatchError(StoreError):
 
 class ClosedError(PersonalError):
     """The object was used after ``close()``."""
+
+
+class StoreFullError(StoreError):
+    """The disk (or Chroma's database) is out of space: the write was not made; journaled data stays pending."""
+
+
+class StoreUnavailableError(StoreError):
+    """The Chroma server cannot be reached or did not answer in time."""
+
+
+class StoreReadOnlyError(StoreError):
+    """The store's files cannot be written (permissions or a read-only file system)."""
+
+
+class EmbedderError(InvalidInputError):
+    """The embedder returned vectors of the wrong shape, or not finite numbers (nothing was stored)."""
