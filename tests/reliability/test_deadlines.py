@@ -128,9 +128,7 @@ def test_operations_on_a_server_that_stalls_fail_typed(chroma_server: tuple[str,
         proxy.close()
 
 
-def test_a_full_disk_fails_the_flush_typed_and_loses_nothing(
-    store_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_full_disk_fails_the_flush_typed_and_loses_nothing(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real = shutil.disk_usage
     m = UserModeler(store_path, embedder=HashingEmbedder(), shards=2, flush_interval=3600)
     try:
