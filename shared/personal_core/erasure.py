@@ -40,6 +40,7 @@ __all__ = ["ErasureReport", "ScanResult", "clear_process_caches", "erase_user", 
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass
 class ErasureReport:
     """What one erasure did: the shard rebuilt, records kept, folders removed, seconds per phase."""

@@ -8,6 +8,12 @@ Chroma never loads or downloads an embedding model.
 
 Embedded mode (a path) is single-process: a lock file makes a second process fail fast with
 :class:`StoreLockedError`. For several processes run ``chroma run --path DIR`` and pass an ``HttpClient``.
+
+Limits kept here: every ``get`` that can grow is paged (chromadb fails past 32,766 records in one get); every
+Chroma call runs under a watchdog (:func:`.store_guards.call_with_deadline`) and fails typed; an embedded
+write first checks the free disk space (:class:`StoreFullError`, the journal keeps the data); closing an
+embedded store drops chromadb's per-path cache, so a reopen reads the disk. After :mod:`.reembed` the shard
+collections of generation ``g`` are ``<namespace>.g<g>-shard-NNNN``.
 """
 
 from __future__ import annotations
@@ -294,7 +300,7 @@ class ChromaStore:
         self.dimension = dimension
         if self.read_meta(REEMBED_MARKER) is not None:  # opened with the old embedder: it may write now
             logger.warning("an unfinished re-embedding of this store was abandoned: run it again to restart it")
-            self.drop_collection(f"{self.namespace}-{REEMBED_MARKER}")
+            self.drop_collection(f"{self.namespace}-{REEMBED_MARKER}")  # a rerun restarts: shards may change
 
     def shard_of(self, user_id: str) -> int:
         """The shard holding ``user_id``'s records (stable across processes and versions)."""
@@ -502,9 +508,12 @@ class ChromaStore:
     def read_meta(self, name: str) -> dict[str, Any] | None:
         """Metadata of the collection ``<namespace>-<name>`` (``meta`` is the pin), or None if it does not exist."""
         full = f"{self.namespace}-{name}"
-        if full not in self.collection_names():
+        try:
+            collection = self._call(partial(self._client.get_collection, full, embedding_function=None), "reading meta")
+        except (StoreUnavailableError, StoreReadOnlyError, StoreFullError):
+            raise
+        except StoreError:  # "does not exist" differs across Chroma versions
             return None
-        collection = self._call(partial(self._client.get_collection, full, embedding_function=None), "reading meta")
         return dict(collection.metadata or {})
 
     def write_meta(self, name: str, metadata: dict[str, Any]) -> None:

@@ -161,3 +161,22 @@ def test_a_store_error_names_the_cause(store_path: Path) -> None:
     assert isinstance(full, StoreFullError)
     unavailable = typed_store_error(ConnectionRefusedError(111, "Connection refused"), "loading")
     assert isinstance(unavailable, StoreUnavailableError)
+
+
+def test_forget_on_a_full_disk_fails_typed_before_dropping_the_shard(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = shutil.disk_usage
+    with UserModeler(store_path, embedder=HashingEmbedder(), shards=1) as m:
+        m.observe("keeper", [{"role": "user", "content": "I love long walks."}])
+        m.observe("victim", [{"role": "user", "content": "I love secret things."}])
+        m.flush_writes()
+        monkeypatch.setattr(store_module.shutil, "disk_usage", lambda p: real(p)._replace(free=1024))
+        with pytest.raises(StoreError, match="forget") as caught:
+            m.forget("victim")
+        assert isinstance(caught.value.__cause__, StoreFullError)
+        assert m.messages("victim") == []
+        assert len(m._store.load_user("keeper")) >= 1  # the shard was not dropped
+        monkeypatch.setattr(store_module.shutil, "disk_usage", real)
+        m.forget("victim")  # space is back: the erasure finishes
+        assert [x.content for x in m.messages("keeper")] == ["I love long walks."]
