@@ -60,8 +60,8 @@ class _Phases(logging.Handler):
 
 def run_size(per_shard: int, shards: int, dim: int) -> dict[str, Any]:
     from personal_core import CallableEmbedder, UserModeler
-    from personal_core.erasure import scan
     from personal_core.records import Record
+    from personal_core.scrub import scan
 
     embedder = CallableEmbedder(lambda texts: exact_vectors(texts, dim), name=f"exact-16-of-{dim}", dimension=dim)
     handler = _Phases()

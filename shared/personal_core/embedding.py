@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from .errors import EmbedderMismatchError, InvalidInputError
+from .errors import EmbedderError, EmbedderMismatchError, InvalidInputError
 from .store import CHROMA_DEFAULT_EMBEDDER, chroma_default_embedding_function
 from .text import terms
 
@@ -41,13 +41,25 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> Any: ...
 
 
-def as_matrix(vectors: Any, dimension: int) -> Vectors:
-    """``vectors`` (lists or arrays) as an L2-normalised float32 matrix of width ``dimension``."""
-    matrix = np.asarray(vectors, dtype=np.float32)
+def as_matrix(vectors: Any, dimension: int, rows: int | None = None) -> Vectors:
+    """``vectors`` (lists or arrays) as an L2-normalised float32 matrix of width ``dimension``.
+
+    Raises :class:`EmbedderError` unless they form ``rows`` (if given) x ``dimension`` finite numbers: a vector
+    Chroma would refuse must be refused before anything is acknowledged.
+    """
+    try:
+        with np.errstate(all="ignore"):
+            matrix = np.asarray(vectors, dtype=np.float32)
+    except (TypeError, ValueError) as exc:  # ragged lists, strings, objects
+        raise EmbedderError(f"the embedder returned something that is not a matrix of numbers: {exc}") from exc
     if matrix.ndim == 1:
         matrix = matrix.reshape(1, -1)
-    if matrix.ndim != 2 or matrix.shape[1] != dimension:
-        raise InvalidInputError(f"embedder returned shape {matrix.shape}; expected (n, {dimension})")
+    if matrix.ndim != 2 or matrix.shape[1] != dimension or (rows is not None and matrix.shape[0] != rows):
+        expected = f"({rows if rows is not None else 'n'}, {dimension})"
+        raise EmbedderError(f"the embedder returned vectors of shape {matrix.shape}; expected {expected}")
+    if not np.isfinite(matrix).all():
+        bad = sorted({int(i) for i in np.argwhere(~np.isfinite(matrix))[:, 0]})
+        raise EmbedderError(f"the embedder returned NaN or infinite values (in vectors {bad[:10]})")
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     normalised: Vectors = matrix / norms
@@ -138,10 +150,34 @@ class CallableEmbedder:
     def embed_documents(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self._dimension), dtype=np.float32)
-        return as_matrix(self._fn(list(texts)), self._dimension)
+        return as_matrix(self._fn(list(texts)), self._dimension, rows=len(texts))
 
     def embed_query(self, text: str) -> Vectors:
-        vector: Vectors = as_matrix(self._query_fn([text]), self._dimension)[0]
+        vector: Vectors = as_matrix(self._query_fn([text]), self._dimension, rows=1)[0]
+        return vector
+
+
+class CheckedEmbedder:
+    """Wraps any :class:`Embedder` so every vector it returns is checked (shape, finite) and normalised."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        return str(self.inner.name)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.inner.dimension)
+
+    def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return as_matrix(self.inner.embed_documents(texts), self.dimension, rows=len(texts))
+
+    def embed_query(self, text: str) -> Vectors:
+        vector: Vectors = as_matrix(self.inner.embed_query(text), self.dimension, rows=1)[0]
         return vector
 
 
@@ -165,9 +201,14 @@ def from_chroma_embedding_function(ef: Any, name: str | None = None) -> Callable
 
 
 def resolve_embedder(embedder: Any) -> Embedder:
-    """Accept an :class:`Embedder`, a Chroma embedding function, or raise a clear error."""
-    if isinstance(embedder, Embedder):
+    """Accept an :class:`Embedder`, a Chroma embedding function, or raise a clear error.
+
+    Embedders other than Personal's own are wrapped in a :class:`CheckedEmbedder`: their vectors are checked.
+    """
+    if isinstance(embedder, (HashingEmbedder, CallableEmbedder, CheckedEmbedder)):
         return embedder
+    if isinstance(embedder, Embedder):
+        return CheckedEmbedder(embedder)
     if callable(embedder):
         return from_chroma_embedding_function(embedder)
     raise InvalidInputError(

@@ -41,8 +41,21 @@ class OutputError(PersonalError, ValueError):
 
 # -- journal and lock errors (reliability: journal)
 class StoreFullError(StoreError):
-    """The disk holding the store or its journal is full."""
+    """The disk holding the store or its journal is full (or Chroma's database is out of space): the write was
+    not made; journaled data stays pending."""
 
 
 class JournalCorruptError(StoreError):
     """The journal file is damaged; :meth:`personal_core.journal.Journal.salvage` keeps every readable entry."""
+
+
+class StoreUnavailableError(StoreError):
+    """The Chroma server cannot be reached or did not answer in time."""
+
+
+class StoreReadOnlyError(StoreError):
+    """The store's files cannot be written (permissions or a read-only file system)."""
+
+
+class EmbedderError(InvalidInputError):
+    """The embedder returned vectors of the wrong shape, or not finite numbers (nothing was stored)."""

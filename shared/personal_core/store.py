@@ -8,6 +8,12 @@ Chroma never loads or downloads an embedding model.
 
 Embedded mode (a path) is single-process: a lock file makes a second process fail fast with
 :class:`StoreLockedError`. For several processes run ``chroma run --path DIR`` and pass an ``HttpClient``.
+
+Limits kept here: every ``get`` that can grow is paged (chromadb fails past 32,766 records in one get); every
+Chroma call runs under a watchdog (:func:`.store_guards.call_with_deadline`) and fails typed; an embedded
+write first checks the free disk space (:class:`StoreFullError`, the journal keeps the data); closing an
+embedded store drops chromadb's per-path cache, so a reopen reads the disk. After :mod:`.reembed` the shard
+collections of generation ``g`` are ``<namespace>.g<g>-shard-NNNN``.
 """
 
 from __future__ import annotations
@@ -15,25 +21,46 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, TypeVar
 
 import numpy as np
 
-from .errors import EmbedderMismatchError, InvalidInputError, StoreError, StoreLockedError
-from .locks import HeldLock, holder_pid, try_lock_directory
+from .errors import (
+    EmbedderMismatchError,
+    InvalidInputError,
+    StoreError,
+    StoreFullError,
+    StoreReadOnlyError,
+    StoreUnavailableError,
+)
 from .records import Record
+from .scrub import zero_unused_hnsw_capacity
+from .store_guards import ProcessLock, SharedLock, call_with_deadline, typed_store_error
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # the newest layout this library reads (2: shard collections of a generation)
+NEW_STORE_SCHEMA = 1  # what a new store is pinned with (generation 0 is layout 1)
+REEMBED_MARKER = "reembed"  # <namespace>-reembed: progress of an unfinished re-embedding
 DEFAULT_SHARDS = 32
-LOCK_FILE = ".personal.lock"
 CHROMA_SQLITE = "chroma.sqlite3"  # Chroma's SQLite file inside a persistent directory
+# chromadb 1.5.9 fetches a get's metadata with one SQL "IN (...)" over every matched id: more than 32,766 fail
+# ("too many SQL variables"), so every get that can grow is paged by this many records.
+PAGE = 5000
+MIN_FREE_BYTES = 50 * 2**20  # an embedded flush needs this much free disk (or twice the batch, if more)
+OP_TIMEOUT = 300.0  # seconds one Chroma call may take before the caller gets a typed error (a watchdog)
+LOAD_TIMEOUT = 60.0  # seconds a load may take, retries included
+HTTP_TIMEOUT = 30.0  # read/write/pool timeout of http_client's requests
+HTTP_CONNECT_TIMEOUT = 5.0
+_FULL = ["documents", "metadatas", "embeddings"]
 
 
 def personal_home() -> Path:
@@ -47,101 +74,32 @@ def default_path() -> Path:
     return personal_home() / "store"
 
 
-class _ProcessLock:
-    """An exclusive, non-blocking lock on the store directory and ``<path>/.personal.lock``: one open store per
-    path, even if the lock file is deleted while the store is open."""
-
-    _held: ClassVar[set[str]] = set()
-    _guard = threading.Lock()
-
-    def __init__(self, directory: Path) -> None:
-        self.key = str(directory.resolve())
-        with self._guard:
-            if self.key in self._held:
-                raise StoreLockedError(
-                    f"the store at {directory} is already open in this process. Share that UserModeler (pass it "
-                    "as modeler= to the integrations) or close() it before opening the path again."
-                )
-            self._handle = self._acquire(directory)
-            self._held.add(self.key)
-        self._released = False
-
-    @staticmethod
-    def _acquire(directory: Path) -> HeldLock:
-        handle = try_lock_directory(directory, LOCK_FILE)
-        if handle is None:
-            owner = holder_pid(directory / LOCK_FILE)
-            raise StoreLockedError(
-                f"the store at {directory} is already open in another process (pid {owner}). "
-                "Chroma's embedded mode is single-process: several writers corrupt its index. To share a store "
-                f"between processes, run a server (`chroma run --path {directory} --host 127.0.0.1 --port 8000`) and "
-                "pass client=chromadb.HttpClient(host='127.0.0.1', port=8000) instead of a path."
-            )
-        return handle
-
-    def release(self) -> None:
-        if self._released:
-            return
-        self._released = True
-        with self._guard:
-            self._held.discard(self.key)
-            self._handle.close()  # closing the descriptor releases the flock
-
-
-class _SharedLock:
-    """Many holders of :meth:`shared` or one of :meth:`exclusive` (writer-preferring; the exclusive holder may
-    also enter :meth:`shared`). Every Chroma call of a store is shared; an erasure's shard rebuild is exclusive.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writers_waiting = 0
-        self._owner: int | None = None
-
-    @contextmanager
-    def shared(self) -> Iterator[None]:
-        if self._owner == threading.get_ident():
-            yield
-            return
-        with self._cond:
-            while self._owner is not None or self._writers_waiting:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
-
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        me = threading.get_ident()
-        if self._owner == me:
-            yield
-            return
-        with self._cond:
-            self._writers_waiting += 1
-            try:
-                while self._owner is not None or self._readers:
-                    self._cond.wait()
-            finally:
-                self._writers_waiting -= 1
-            self._owner = me
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._owner = None
-                self._cond.notify_all()
-
-
 def _chroma() -> Any:
     import chromadb
 
     return chromadb
+
+
+def forget_cached_system(path: str) -> None:
+    """Drop chromadb's process-wide cached ``System`` for the persist directory ``path`` if no client uses it.
+
+    chromadb (1.5.9) keeps one System per path in ``SharedSystemClient._identifier_to_system``: a client made
+    later for the same path reuses it, with its in-memory view of the files, even after they changed on disk.
+    """
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient as Shared
+    except ImportError:  # pragma: no cover - a chromadb release that moved it
+        return
+    with Shared._refcount_lock:
+        held = Shared._identifier_to_refcount.get(path, 0)
+        system = None if held > 0 else Shared._identifier_to_system.pop(path, None)
+    if held > 0:
+        logger.warning("another Chroma client of this process still uses %s: it keeps chromadb's cached view", path)
+    elif system is not None:
+        try:
+            system.stop()
+        except Exception as exc:  # noqa: BLE001 - already stopped
+            logger.debug("stopping chromadb's cached system for %s: %s", path, exc)
 
 
 def _no_telemetry() -> Any:
@@ -150,9 +108,42 @@ def _no_telemetry() -> Any:
     return Settings(anonymized_telemetry=False)
 
 
-def http_client(host: str, port: int) -> Any:
-    """A ``chromadb.HttpClient`` for a Chroma server, with telemetry off."""
-    return _chroma().HttpClient(host=host, port=port, settings=_no_telemetry())
+def http_client(
+    host: str,
+    port: int,
+    *,
+    timeout: float = HTTP_TIMEOUT,
+    connect_timeout: float = HTTP_CONNECT_TIMEOUT,
+    ssl: bool = False,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """A ``chromadb.HttpClient`` for a Chroma server, with telemetry off and deadlines on every request.
+
+    ``connect_timeout`` bounds connecting, ``timeout`` each read/write (Chroma's own client waits forever).
+    Raises :class:`StoreUnavailableError` when the server is down or does not answer in time.
+    """
+    import httpx
+
+    limits = httpx.Timeout(timeout, connect=connect_timeout)
+    where = f"{'https' if ssl else 'http'}://{host}:{port}"
+    try:  # a cheap probe with deadlines first: Chroma's constructor itself makes requests without any
+        httpx.get(f"{where}/api/v2/heartbeat", timeout=limits, headers=headers).raise_for_status()
+    except Exception as exc:
+        raise StoreUnavailableError(
+            f"no Chroma server answers at {where} ({type(exc).__name__}: {exc}). Start it with "
+            f"`chroma run --path DIR --host {host} --port {port}`, or check the address."
+        ) from exc
+
+    def connect() -> Any:
+        return _chroma().HttpClient(host=host, port=port, ssl=ssl, headers=headers, settings=_no_telemetry())
+
+    client = call_with_deadline(connect, connect_timeout + 2 * timeout, f"connecting to the Chroma server at {where}")
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = limits
+    else:  # pragma: no cover - a chromadb release that moved its session
+        logger.warning("could not set request timeouts on chromadb's HTTP client; calls are bounded by a watchdog")
+    return client
 
 
 CHROMA_DEFAULT_EMBEDDER = "chroma:default:all-MiniLM-L6-v2"
@@ -194,30 +185,42 @@ class ChromaStore:
     ) -> None:
         if not isinstance(namespace, str) or not namespace.replace("-", "").replace("_", "").isalnum():
             raise InvalidInputError("namespace must be a short alphanumeric string (dashes/underscores allowed)")
-        self._lock: _ProcessLock | None = None
+        self._lock: ProcessLock | None = None
         self.path: Path | None = None
+        self._owns_client = False
         if client is None:
             self.path = Path(path) if path is not None else default_path()
-            self._lock = _ProcessLock(self.path)
+            self._lock = ProcessLock(self.path)
             try:
+                forget_cached_system(str(self.path))  # reopening must read the disk, not chromadb's cache
                 client = _chroma().PersistentClient(path=str(self.path), settings=_no_telemetry())
             except Exception as exc:
                 self._lock.release()
-                raise StoreError(f"cannot open the Chroma store at {self.path}: {exc}") from exc
+                raise typed_store_error(exc, f"opening the Chroma store at {self.path}") from exc
+            self._owns_client = True
         else:
             persist = self._persist_directory(client)
             if persist is not None:
                 self.path = persist
-                self._lock = _ProcessLock(persist)
+                self._lock = ProcessLock(persist)
         self._client = client
         self.namespace = namespace
         self._collections: dict[int, Any] = {}
         self._collections_lock = threading.Lock()
-        self._access = _SharedLock()
+        self._access = SharedLock()
         self.scrub_on_close = False  # set by an erasure: zero the HNSW files' unused capacity again on close
         self.shards = DEFAULT_SHARDS
+        self.generation = 0  # shard collections of generation g > 0 are named <namespace>-g<g>-shard-NNNN
         self.embedder_name = ""
         self.dimension = 0
+        self.op_timeout = OP_TIMEOUT
+        self.load_timeout = LOAD_TIMEOUT
+        self.min_free_bytes = MIN_FREE_BYTES
+        self._max_batch_size: int | None = None
+
+    def _call(self, fn: Callable[[], T], doing: str, timeout: float | None = None) -> T:
+        """One Chroma call under the watchdog, its failures typed."""
+        return call_with_deadline(fn, self.op_timeout if timeout is None else timeout, doing)
 
     @staticmethod
     def _persist_directory(client: Any) -> Path | None:
@@ -254,7 +257,12 @@ class ChromaStore:
     def read_pin(self) -> dict[str, Any] | None:
         """The pin of an existing store (``{"embedder", "dimension", "shards", "schema"}``), or None if new."""
         try:
-            collection = self._client.get_collection(f"{self.namespace}-meta", embedding_function=None)
+            collection = self._call(
+                lambda: self._client.get_collection(f"{self.namespace}-meta", embedding_function=None),
+                "reading the pin",
+            )
+        except (StoreUnavailableError, StoreReadOnlyError, StoreFullError):
+            raise
         except Exception:  # noqa: BLE001 - "does not exist" differs across Chroma versions
             return None
         return dict(collection.metadata or {})
@@ -271,12 +279,12 @@ class ChromaStore:
             "embedder": embedder_name,
             "dimension": dimension,
             "shards": shards or DEFAULT_SHARDS,
-            "schema": SCHEMA_VERSION,
+            "schema": NEW_STORE_SCHEMA,
         }
-        try:
-            collection = self._client.get_or_create_collection(meta_name, metadata=wanted, embedding_function=None)
-        except Exception as exc:
-            raise StoreError(f"cannot open Chroma collection {meta_name!r}: {exc}") from exc
+        collection = self._call(
+            lambda: self._client.get_or_create_collection(meta_name, metadata=wanted, embedding_function=None),
+            f"opening Chroma collection {meta_name!r}",
+        )
         pinned = collection.metadata or {}
         if pinned.get("embedder") != embedder_name or int(pinned.get("dimension", -1)) != dimension:
             raise EmbedderMismatchError(
@@ -287,8 +295,12 @@ class ChromaStore:
         if int(pinned.get("schema", SCHEMA_VERSION)) > SCHEMA_VERSION:
             raise StoreError(f"store schema {pinned.get('schema')} is newer than this library ({SCHEMA_VERSION})")
         self.shards = int(pinned.get("shards", DEFAULT_SHARDS))
+        self.generation = int(pinned.get("generation", 0))
         self.embedder_name = embedder_name
         self.dimension = dimension
+        if self.read_meta(REEMBED_MARKER) is not None:  # opened with the old embedder: it may write now
+            logger.warning("an unfinished re-embedding of this store was abandoned: run it again to restart it")
+            self.drop_collection(f"{self.namespace}-{REEMBED_MARKER}")  # a rerun restarts: shards may change
 
     def shard_of(self, user_id: str) -> int:
         """The shard holding ``user_id``'s records (stable across processes and versions)."""
@@ -302,28 +314,55 @@ class ChromaStore:
                 collection = self._collections.get(shard)
                 if collection is None:
                     collection = self._client.get_or_create_collection(
-                        f"{self.namespace}-shard-{shard:04d}",
+                        self.shard_name(shard),
                         metadata={"hnsw:space": "cosine"},
                         embedding_function=None,
                     )
                     self._collections[shard] = collection
         return collection
 
+    def shard_name(self, shard: int, generation: int | None = None) -> str:
+        """The collection name of ``shard`` (of this store's generation unless one is given)."""
+        gen = self.generation if generation is None else generation
+        # "." cannot occur in a namespace, so another namespace's names never look like a generation of this one
+        return f"{self.namespace}-shard-{shard:04d}" if gen == 0 else f"{self.namespace}.g{gen}-shard-{shard:04d}"
+
+    def get_all(self, collection: Any, where: dict[str, Any] | None, include: list[str]) -> Any:
+        """Every record of ``collection`` matching ``where``: one ``get`` when it is small, else paged by ids."""
+        first = collection.get(where=where, include=include, limit=PAGE)
+        if len(first["ids"]) < PAGE:
+            return first
+        ids = list(collection.get(where=where, include=[])["ids"])
+        merged: dict[str, list[Any]] = {"ids": [], **{key: [] for key in include}}
+        for start in range(0, len(ids), PAGE):
+            part = collection.get(ids=ids[start : start + PAGE], include=include)
+            for key, values in merged.items():
+                got = part[key]
+                values.extend(list(got) if got is not None else [])
+        return merged
+
     def load_user(self, user_id: str) -> list[Record]:
-        """Every record of ``user_id`` (one filtered ``get`` on the user's shard)."""
+        """Every record of ``user_id`` (a filtered ``get`` on the user's shard, paged when large).
+
+        Retried a few times within :attr:`load_timeout` seconds; raises a typed :class:`StoreError`.
+        """
         got: Any = None
+        deadline = time.monotonic() + self.load_timeout
+        shard = self.shard_of(user_id)
         for attempt, delay in enumerate((0.05, 0.2, 0.5, None)):
             try:
                 with self._access.shared():
-                    got = self._collection(self.shard_of(user_id)).get(
-                        where={"user_id": user_id}, include=["documents", "metadatas", "embeddings"]
+                    got = self._call(
+                        lambda: self.get_all(self._collection(shard), {"user_id": user_id}, _FULL),
+                        "loading a user",
+                        timeout=max(0.1, min(self.op_timeout, deadline - time.monotonic())),
                     )
                 break
-            except Exception as exc:
+            except StoreError as exc:
                 # A Chroma server occasionally answers "Error creating hnsw segment reader: Nothing found on
                 # disk" for a moment (seen with chromadb 1.5.9 under write load): transient, so retry.
-                if delay is None:
-                    raise StoreError(f"loading a user from Chroma failed after {attempt + 1} tries: {exc}") from exc
+                if delay is None or isinstance(exc, StoreReadOnlyError) or time.monotonic() + delay >= deadline:
+                    raise type(exc)(f"loading a user from Chroma failed after {attempt + 1} tries: {exc}") from exc
                 logger.warning("loading a user from Chroma failed (retrying in %.2fs): %s", delay, exc)
                 time.sleep(delay)
         # defence in depth: never hand out another user's record
@@ -356,14 +395,40 @@ class ChromaStore:
         delete_by_shard: dict[int, list[str]] = {}
         for user_id, record_id in deletes:
             delete_by_shard.setdefault(self.shard_of(user_id), []).append(record_id)
+        if not by_shard and not delete_by_shard:
+            return
+        self.check_space(upserts)
         with self._access.shared():
             for shard, records in by_shard.items():
-                self._upsert(self._collection(shard), records)
+                self._upsert(self._call(partial(self._collection, shard), "opening a shard"), records)
             chunk = self._chunk()
             for shard, ids in delete_by_shard.items():
-                collection = self._collection(shard)
+                collection = self._call(partial(self._collection, shard), "opening a shard")
                 for start in range(0, len(ids), chunk):
-                    collection.delete(ids=ids[start : start + chunk])
+                    part = ids[start : start + chunk]
+                    self._call(partial(collection.delete, ids=part), "deleting records from Chroma")
+
+    def check_space(self, records: Sequence[Record]) -> None:
+        """Raise :class:`StoreFullError` when an embedded store's disk has less free space than a write of
+        ``records`` needs: :attr:`min_free_bytes`, or twice the batch's estimated size if more.
+
+        chromadb's embedded writes can hang forever on a full disk, so they are not attempted then.
+        """
+        if self.path is None:
+            return
+        estimate = sum(3 * (len(r.document.encode("utf-8", "surrogatepass")) + 4 * r.embedding.size) for r in records)
+        need = max(self.min_free_bytes, 2 * estimate)
+        try:
+            free = shutil.disk_usage(self.path).free
+        except OSError as exc:
+            logger.debug("could not read the free space of %s: %s", self.path, exc)
+            return
+        if free < need:
+            raise StoreFullError(
+                f"only {free / 2**20:.1f} MB are free on the disk of {self.path}; writing to Chroma needs "
+                f"{need / 2**20:.1f} MB (min_free_bytes). Nothing is lost: the writes stay in the journal and "
+                "are flushed once space is freed."
+            )
 
     def _chunk(self) -> int:
         return max(1, min(4000, self._max_batch()))
@@ -372,23 +437,28 @@ class ChromaStore:
         chunk = self._chunk()
         for start in range(0, len(records), chunk):
             part = records[start : start + chunk]
-            collection.upsert(
+            write = partial(
+                collection.upsert,
                 ids=[r.id for r in part],
                 documents=[r.document for r in part],
                 metadatas=[r.metadata for r in part],
                 embeddings=np.stack([np.asarray(r.embedding, dtype=np.float32) for r in part]),
             )
+            self._call(write, "writing records to Chroma")
 
     def _max_batch(self) -> int:
-        try:
-            return int(self._client.get_max_batch_size())
-        except Exception:  # noqa: BLE001 - older clients
-            return 1000
+        if self._max_batch_size is None:
+            try:
+                self._max_batch_size = int(self._client.get_max_batch_size())
+            except Exception:  # noqa: BLE001 - older clients
+                return 1000
+        return self._max_batch_size
 
     def delete_user(self, user_id: str) -> None:
         """Delete every record of ``user_id`` from Chroma (gone from every read; see :mod:`.erasure` for disk)."""
+        shard = self.shard_of(user_id)
         with self._access.shared():
-            self._collection(self.shard_of(user_id)).delete(where={"user_id": user_id})
+            self._call(lambda: self._collection(shard).delete(where={"user_id": user_id}), "deleting a user")
 
     # ----------------------------------------------------------------- erasure (embedded stores)
     @property
@@ -405,7 +475,7 @@ class ChromaStore:
     def shard_records(self, shard: int) -> list[Record]:
         """Every record of one shard, with documents, metadata and embeddings."""
         with self._access.shared():
-            got = self._collection(shard).get(include=["documents", "metadatas", "embeddings"])
+            got = self._call(lambda: self.get_all(self._collection(shard), None, _FULL), "reading a shard")
         return self._records(got)
 
     def recreate_shard(self, shard: int, records: Sequence[Record]) -> str:
@@ -414,13 +484,14 @@ class ChromaStore:
         Dropping the collection (not deleting records) is what takes deleted vectors out of the HNSW files and
         Chroma's log. Call it inside :meth:`exclusive`, with ``records`` saved durably first (the journal).
         """
-        name = f"{self.namespace}-shard-{shard:04d}"
+        name = self.shard_name(shard)
+        self.check_space(records)  # before dropping anything
         with self._access.exclusive():
-            old = str(self._collection(shard).id)
+            old = str(self._call(lambda: self._collection(shard), "opening a shard").id)
             with self._collections_lock:
                 self._collections.pop(shard, None)
-            self._client.delete_collection(name)
-            self._upsert(self._collection(shard), records)
+            self._call(lambda: self._client.delete_collection(name), "dropping a shard")
+            self._upsert(self._call(lambda: self._collection(shard), "creating a shard"), records)
         return old
 
     def user_ids(self) -> list[str]:
@@ -428,25 +499,100 @@ class ChromaStore:
         users: set[str] = set()
         with self._access.shared():
             for shard in range(self.shards):
-                got = self._collection(shard).get(where={"type": "usr"}, include=["metadatas"])
+                collection = self._call(partial(self._collection, shard), "opening a shard")
+                got = self._call(partial(self.get_all, collection, {"type": "usr"}, ["metadatas"]), "listing users")
                 users.update(str(m["user_id"]) for m in got["metadatas"] or [] if m and "user_id" in m)
         return sorted(users)
 
+    # ----------------------------------------------------------------- re-embedding (see .reembed)
+    def read_meta(self, name: str) -> dict[str, Any] | None:
+        """Metadata of the collection ``<namespace>-<name>`` (``meta`` is the pin), or None if it does not exist."""
+        full = f"{self.namespace}-{name}"
+        try:
+            collection = self._call(partial(self._client.get_collection, full, embedding_function=None), "reading meta")
+        except (StoreUnavailableError, StoreReadOnlyError, StoreFullError):
+            raise
+        except StoreError:  # "does not exist" differs across Chroma versions
+            return None
+        return dict(collection.metadata or {})
+
+    def write_meta(self, name: str, metadata: dict[str, Any]) -> None:
+        """Set the metadata of ``<namespace>-<name>`` in one step (created if needed); used to switch the pin."""
+        full = f"{self.namespace}-{name}"
+        get = partial(self._client.get_or_create_collection, full, metadata=metadata, embedding_function=None)
+        collection = self._call(get, f"writing {full}")
+        self._call(partial(collection.modify, metadata=metadata), f"writing {full}")
+
+    def collection_names(self) -> list[str]:
+        """Names of every collection of the database (all namespaces)."""
+        listed = self._call(self._client.list_collections, "listing collections")
+        return [c if isinstance(c, str) else str(c.name) for c in listed]
+
+    def drop_collection(self, name: str) -> None:
+        """Delete the collection ``name`` if it exists."""
+        if name in self.collection_names():
+            self._call(partial(self._client.delete_collection, name), f"dropping {name}")
+
+    def generation_of(self, name: str) -> int | None:
+        """The generation of a shard collection name of this namespace, or None if it is not one."""
+        if name.startswith(f"{self.namespace}-shard-"):
+            return 0
+        head, _, tail = name.partition("-shard-")
+        prefix = f"{self.namespace}.g"
+        if tail and head.startswith(prefix) and head[len(prefix) :].isdigit():
+            return int(head[len(prefix) :])
+        return None
+
+    def generation_collection(self, shard: int, generation: int) -> Any:
+        """The shard collection of another generation (created if needed; not cached)."""
+        create = partial(
+            self._client.get_or_create_collection,
+            self.shard_name(shard, generation),
+            metadata={"hnsw:space": "cosine"},
+            embedding_function=None,
+        )
+        return self._call(create, "opening a shard")
+
+    def record_ids(self, collection: Any) -> list[str]:
+        """Every record id of ``collection`` (no metadata read: not bounded by SQLite's variables)."""
+        return list(self._call(partial(collection.get, include=[]), "listing record ids")["ids"])
+
+    def records_by_id(self, collection: Any, ids: Sequence[str]) -> list[Record]:
+        """Records of ``collection`` with these ids (at most :data:`PAGE`)."""
+        return self._records(self._call(partial(collection.get, ids=list(ids), include=_FULL), "reading records"))
+
+    def upsert_into(self, collection: Any, records: Sequence[Record]) -> None:
+        """Upsert ``records`` into ``collection`` (in chunks, after the free-space check)."""
+        self.check_space(records)
+        self._upsert(collection, records)
+
+    def _release_client(self) -> None:
+        """Close a Chroma client this store opened and drop chromadb's cached system for its path, so a
+        reopen in this process reads the disk (another process's writes, a restored backup, a deleted folder).
+        """
+        if not self._owns_client or self.path is None:
+            return
+        self._owns_client = False
+        try:
+            self._client.close()
+        except Exception as exc:  # noqa: BLE001 - a failed close must not keep the lock
+            logger.warning("closing the Chroma client of %s failed: %s", self.path, exc)
+        forget_cached_system(str(self.path))
+
     def close(self) -> None:
-        """Release the single-writer lock. The Chroma client itself is left to Chroma's own lifecycle.
+        """Release the single-writer lock, and close the Chroma client if this store opened it.
 
         After an erasure in this process, first zero the HNSW files' unused capacity once more: an index
         persisted since then may have carried freed memory of this process (see :mod:`.erasure`).
         """
         if self.scrub_on_close and self.path is not None:
-            from .erasure import zero_unused_hnsw_capacity
-
             try:
                 with self._access.exclusive():
                     zero_unused_hnsw_capacity(self.path)
             except OSError as exc:
                 logger.error("could not zero the unused capacity of the HNSW files on close: %s", exc)
         self._collections.clear()
+        self._release_client()
         if self._lock is not None:
             self._lock.release()
             self._lock = None

@@ -26,8 +26,8 @@ from support.chroma_server import start_chroma, stop
 from support.scripted import ScriptedLLM
 
 from personal_core import CallableEmbedder, StoreError, UserModeler
-from personal_core.erasure import ScanResult, scan
 from personal_core.records import Record
+from personal_core.scrub import ScanResult, scan
 
 VICTIM = "victim-q7xk"
 # Words only the victim uses. "жqz" is the only trigram starting with "ж": FTS5 stores it uncompressed.
