@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from personal_core import (
+    EmbedderMismatchError,
     EstimateCounter,
     HashingEmbedder,
     InvalidInputError,
@@ -21,6 +22,8 @@ from personal_core import (
     from_chroma_embedding_function,
 )
 from personal_core import tokens as tokens_module
+from personal_core.embedding import EmbedderUnavailableError, UnavailableEmbedder
+from personal_core.store import read_pin
 from personal_core.tokens import TiktokenCounter, resolve_counter
 
 
@@ -149,3 +152,31 @@ def test_a_cache_dir_with_the_file_loads_tiktoken(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "cache"))
     counter = tokens_module.default_counter("o200k_base")
     assert isinstance(counter, TiktokenCounter) and counter.count("hello world") == 2
+
+
+def test_unavailable_embedder_serves_reads_and_refuses_to_embed(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    with UserModeler(path, embedder=HashingEmbedder(64), shards=2) as modeler:
+        modeler.observe("ann", [{"role": "user", "content": "I love hiking."}])
+    pin = read_pin(path)
+    assert pin is not None and (pin["embedder"], pin["dimension"], pin["shards"]) == ("hashing-v1-64", 64, 2)
+    placeholder = UnavailableEmbedder(pin["embedder"], pin["dimension"], hint="pass --embedder")
+    with UserModeler(path, embedder=placeholder) as modeler:
+        assert [i.text for i in modeler.user_model("ann").insights] == ["Loves hiking"]
+        assert modeler.export("ann")["messages"][0]["content"] == "I love hiking."
+        with pytest.raises(
+            EmbedderUnavailableError, match="needs the store's embedder 'hashing-v1-64': pass --embedder"
+        ):
+            modeler.observe("ann", [{"role": "user", "content": "I love jazz."}])
+        with pytest.raises(EmbedderUnavailableError):
+            modeler.context("ann", "hiking")
+        assert len(modeler.messages("ann")) == 1  # the refused observe stored nothing
+    with pytest.raises(EmbedderMismatchError):
+        UserModeler(path, embedder=UnavailableEmbedder("other", 64))
+
+
+def test_read_pin_never_creates_a_store(tmp_path: Path) -> None:
+    assert read_pin(tmp_path / "nothing") is None
+    assert not (tmp_path / "nothing").exists()
+    (tmp_path / "empty").mkdir()
+    assert read_pin(tmp_path / "empty") is None and list((tmp_path / "empty").iterdir()) == []
