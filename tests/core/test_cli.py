@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -421,3 +423,19 @@ def test_show_lists_messages_and_pending_derivation(store_path: Path, capsys: py
     assert "Insights (0 current):" in out and "Messages (7 stored in 1 sessions; the last 2):" in out
     assert "Message number 6 about my day." in out and "Message number 4" not in out
     assert "Pending derivation: 7 messages, 0 batches" in out
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/cli.md"])
+def test_documented_command_lines_parse(doc: str) -> None:
+    """Every `personal ...` line in the docs' bash blocks is a valid command line (docs and parser cannot drift)."""
+    from personal_core.cli import parse_args
+
+    root = Path(__file__).resolve().parents[2]
+    blocks = re.findall(r"```bash\n(.*?)```", (root / doc).read_text(encoding="utf-8"), re.S)
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+    commands = [shlex.split(line)[1:] for line in lines if line.startswith("personal ")]
+    assert len(commands) >= 6
+    for argv in commands:
+        argv = [a for a in argv if a not in ("[ann]",)]
+        args = parse_args(argv)
+        assert args.command in {"show", "export", "forget", "stats", "users", "context", "search", "import"}
