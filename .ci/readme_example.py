@@ -73,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("marker", help="quickstart, langchain-quickstart, llamaindex-quickstart, ...")
     parser.add_argument("--expect", action="append", default=[], help="text the example must print")
     parser.add_argument("--print", action="store_true", help="print the example instead of running it")
+    parser.add_argument("--readme", type=Path, default=README, help="the markdown file (default: README.md)")
     args = parser.parse_args(argv)
-    code = example(args.marker)
+    code = example(args.marker, args.readme)
     if args.print:
         sys.stdout.write(code)
         return 0
