@@ -370,6 +370,7 @@ def test_hashing_store_needs_no_embedder_option(imported: Path, capsys: pytest.C
         ("support.cli_embedders:missing", "has no attribute 'missing'"),
         ("support.cli_embedders:broken", "calling broken() failed: RuntimeError: no model here"),
         ("support.cli_embedders:not_an_embedder", "gives a int, not an embedder"),
+        ("support.cli_embedders:FailingEF", "the embedder failed: ConnectionError: provider down"),
         ("support.cli_embedders:hashing_64", "is 'hashing-v1-64' (dimension 64), but the store at"),
     ],
 )

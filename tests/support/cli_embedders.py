@@ -52,3 +52,14 @@ def broken() -> Any:
 
 def not_an_embedder() -> int:
     return 42
+
+
+class FailingEF:
+    """An embedding function whose provider is down (adapting it probes its dimension once)."""
+
+    @staticmethod
+    def name() -> str:
+        return "down"
+
+    def __call__(self, input: list[str]) -> list[list[float]]:
+        raise ConnectionError("provider down")

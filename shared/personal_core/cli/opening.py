@@ -114,8 +114,12 @@ def load_embedder(spec: str) -> Embedder:
             raise CLIError(f"--embedder {spec}: calling {attr}() failed: {type(exc).__name__}: {exc}") from None
     try:
         return adapt_embedder(obj, f"--embedder {spec}")
+    except CLIError:
+        raise
     except InvalidInputError as exc:
         raise CLIError(f"--embedder {spec}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - adapting probes the model once (its dimension): it may fail
+        raise CLIError(f"--embedder {spec}: the embedder failed: {type(exc).__name__}: {exc}") from None
 
 
 def _where(args: argparse.Namespace) -> str:
