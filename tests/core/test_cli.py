@@ -332,6 +332,8 @@ def test_embedding_commands_take_the_embedder_factory(
     assert "embedder=" not in err and len(err.strip().splitlines()) == 1
     assert main([*base, "search", "ann", "hiking"]) == 2
     assert "--embedder" in capsys.readouterr().err
+    assert main([*base, "context", "ann", "--text"]) == 0  # no query: nothing to embed, no --embedder needed
+    assert "Allergic to peanuts" in capsys.readouterr().out
 
     query = ["context", "ann", "a snack for my hike", "--max-tokens", "200"]
     assert main([*base, *query, "--text", "--embedder", FACTORIES[kind]]) == 0

@@ -8,7 +8,7 @@ Usage (the store options may come before or after the command)::
     personal forget USER [--yes]                   erase the user everywhere
     personal stats [USER]                          monitoring figures
     personal users [--limit N]                     users with their message and insight counts
-    personal context USER "query" [--max-tokens N] [--text]   what a chain would receive, and why
+    personal context USER ["query"] [--max-tokens N] [--text]  what a chain would receive, and why
     personal search USER "query" [-k N] [--kind KIND]         insights ranked for a query
     personal import FILE [--user USER] [--chunk N] [--progress]
 

@@ -108,7 +108,8 @@ def cmd_users(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_context(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     user = validate_user_id(args.user)
-    with open_modeler(args, needs_embedder=True) as modeler:
+    # a blank query ranks without embedding (no query vector): then any store opens without its embedder
+    with open_modeler(args, needs_embedder=bool(args.query.strip())) as modeler:
         context = modeler.context(user, args.query, args.max_tokens)
     if args.text:
         out.write(context.text + ("\n" if context.text and not context.text.endswith("\n") else ""))
