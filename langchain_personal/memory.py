@@ -136,17 +136,28 @@ class PersonalMemory:
         self,
         user_id: str | None = None,
         *,
-        k: int = 4,
+        k: int | None = None,
         kinds: Sequence[InsightKind | str] | None = None,
         include_superseded: bool = False,
+        search_type: str = "similarity",
+        search_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> PersonalRetriever:
         """A retriever of the user's insights as ``Document`` objects (see :class:`PersonalRetriever`).
 
-        Without ``user_id`` each call takes it from ``config["configurable"]["user_id"]``.
+        Without ``user_id`` each call takes it from ``config["configurable"]["user_id"]``. ``search_type`` and
+        ``search_kwargs`` (``k``, ``filter`` by kind, ``score_threshold``) work as for a vector store's
+        ``as_retriever``; ``k`` defaults to 4.
         """
         return PersonalRetriever(
-            modeler=self.modeler, user_id=user_id, k=k, kinds=kinds, include_superseded=include_superseded, **kwargs
+            modeler=self.modeler,
+            user_id=user_id,
+            k=k,
+            kinds=kinds,
+            include_superseded=include_superseded,
+            search_type=search_type,
+            search_kwargs=search_kwargs,
+            **kwargs,
         )
 
     def middleware(self, *, max_tokens: int | None = None, record: bool = True) -> PersonalMiddleware:

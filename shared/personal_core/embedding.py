@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from .errors import EmbedderError, EmbedderMismatchError, InvalidInputError
+from .errors import ConfigurationError, EmbedderError, EmbedderMismatchError, InvalidInputError
 from .store import CHROMA_DEFAULT_EMBEDDER, chroma_default_embedding_function
 from .text import terms
 
@@ -244,3 +244,43 @@ def choose_embedder(embedder: Any | None, pin: dict[str, Any] | None) -> Embedde
         "(word overlap, not meaning). Pass embedder= for semantic search."
     )
     return HashingEmbedder()
+
+
+class EmbedderUnavailableError(ConfigurationError):
+    """Something needed the store's embedder, but the store was opened with an :class:`UnavailableEmbedder`."""
+
+
+class UnavailableEmbedder:
+    """A stand-in with a store's pinned ``name`` and ``dimension`` that refuses to embed.
+
+    Opening a store with it (``UserModeler(embedder=UnavailableEmbedder(pin["embedder"], pin["dimension"]))``)
+    serves everything that reads stored vectors only (``user_model``, ``messages``, ``export``, ``stats``,
+    ``forget``) without the real model; anything that must embed new text raises
+    :class:`EmbedderUnavailableError` with ``hint`` (how to supply the real embedder).
+    """
+
+    def __init__(self, name: str, dimension: int, hint: str = "open the store with it (embedder=...)") -> None:
+        if not isinstance(name, str) or not name:
+            raise InvalidInputError("name must be the store's embedder name")
+        if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
+            raise InvalidInputError("dimension must be a positive int")
+        self._name = name
+        self._dimension = dimension
+        self.hint = hint
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def _refuse(self) -> EmbedderUnavailableError:
+        return EmbedderUnavailableError(f"this needs the store's embedder {self._name!r}: {self.hint}")
+
+    def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        raise self._refuse()
+
+    def embed_query(self, text: str) -> Vectors:
+        raise self._refuse()

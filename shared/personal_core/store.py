@@ -596,3 +596,45 @@ class ChromaStore:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+    def all_user_ids(self, page_size: int = 5000) -> list[str]:
+        """Every user id with any record (message, insight or profile), read in pages of metadata only.
+
+        Unlike :meth:`user_ids` it also finds users who have no profile record yet; memory stays bounded by
+        ``page_size`` records at a time. For tools (``personal users``), not the hot path.
+        """
+        if not isinstance(page_size, int) or page_size < 1:
+            raise InvalidInputError("page_size must be a positive int")
+        users: set[str] = set()
+        for shard in range(self.shards):
+            offset = 0
+            while True:
+                with self._access.shared():
+                    got = self._collection(shard).get(include=["metadatas"], limit=page_size, offset=offset)
+                metadatas = got["metadatas"] or []
+                users.update(str(m["user_id"]) for m in metadatas if m and "user_id" in m)
+                if len(got["ids"]) < page_size:
+                    break
+                offset += page_size
+        return sorted(users)
+
+
+def read_pin(
+    path: str | os.PathLike[str] | None = None, *, client: Any | None = None, namespace: str = "personal"
+) -> dict[str, Any] | None:
+    """The pin of the store at ``path`` (or behind ``client``) without opening a ``UserModeler``, or None.
+
+    The pin is ``{"embedder", "dimension", "shards", "schema"}``. None when no store is there; a path with no
+    Chroma store is not created. Raises :class:`StoreLockedError` if another process holds the embedded store.
+    """
+    if client is None:
+        directory = Path(path) if path is not None else default_path()
+        if not (directory / CHROMA_SQLITE).is_file():
+            return None
+        store = ChromaStore(directory, namespace=namespace)
+    else:
+        store = ChromaStore(client=client, namespace=namespace)
+    try:
+        return store.read_pin()
+    finally:
+        store.close()

@@ -24,6 +24,12 @@ logger = logging.getLogger(__name__)
 DEFAULT_ENCODING = "o200k_base"
 _BLOB_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
 _ENV_LOCK = threading.Lock()
+# tiktoken deletes a cached file whose SHA-256 differs from these and downloads it again: check first, so a
+# damaged cache falls back to the estimate instead of reaching the network.
+_KNOWN_SHA256 = {
+    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+}
 
 
 @runtime_checkable
@@ -84,7 +90,15 @@ class EstimateCounter:
 
 
 def _llama_index_cache() -> Path | None:
-    spec = importlib.util.find_spec("llama_index.core")
+    """llama-index-core's bundled tiktoken cache, or None when llama-index-core is not installed.
+
+    ``find_spec("llama_index.core")`` imports the parent package, so it *raises* (rather than returning None)
+    when ``llama_index`` itself is missing, as in the core-only and ``[langchain]`` installs.
+    """
+    try:
+        spec = importlib.util.find_spec("llama_index.core")
+    except (ImportError, ValueError):  # no llama_index at all, or a module without a spec in sys.modules
+        return None
     if spec is None or not spec.submodule_search_locations:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / "_static" / "tiktoken_cache"
@@ -101,9 +115,23 @@ def find_cached_encoding_dir(encoding: str) -> Path | None:
         _llama_index_cache(),
     ]
     for directory in candidates:
-        if directory is not None and (directory / key).is_file():
+        if directory is not None and (directory / key).is_file() and _intact(directory / key, encoding):
             return directory
     return None
+
+
+def _intact(path: Path, encoding: str) -> bool:
+    expected = _KNOWN_SHA256.get(encoding)
+    if expected is None:
+        return True
+    try:
+        actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return False
+    if actual != expected:
+        logger.warning("ignoring %s: not the %s file tiktoken expects (it would download it again)", path, encoding)
+        return False
+    return True
 
 
 def load_tiktoken_offline(encoding: str) -> Any | None:

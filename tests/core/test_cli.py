@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from support import cli_embedders
 
 from personal_core import HashingEmbedder, UserModeler
 from personal_core.cli import main
@@ -182,11 +186,12 @@ def test_errors_have_no_traceback_in_the_console_script(store: Path, tmp_path: P
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_locked_store_exits_2(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_locked_store_exits_2_and_names_cli_flags(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with UserModeler(store):
         assert main(["--path", str(store), "stats"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("personal: error: the store at") and len(err.strip().splitlines()) == 1
+    assert "pass --server 127.0.0.1:8000 instead of --path" in err and "client=" not in err
 
 
 def test_bad_server_value_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -207,8 +212,13 @@ def test_server_mode(chroma_server: tuple[str, int], tmp_path: Path, capsys: pyt
     UserModeler(client=client, embedder=HashingEmbedder(), namespace="personal").close()
     assert main(["--server", server, "import", str(source)]) == 0
     assert "Imported 1 messages for 1 users in 1 sessions." in capsys.readouterr().out
-    assert main(["--server", server, "show", "srv-eve"]) == 0
+    assert main(["show", "srv-eve", "--server", server]) == 0
     assert "Loves jazz" in capsys.readouterr().out
+    assert main(["users", "--server", server]) == 0
+    assert "srv-eve" in capsys.readouterr().out
+    assert main(["users", "--server", server, "--namespace", "nothing-here"]) == 2
+    err = capsys.readouterr().err
+    assert f"no Personal store in namespace 'nothing-here' on the Chroma server {server}; pass --create" in err
     assert main(["--server", server, "forget", "srv-eve", "--yes"]) == 0
 
 
@@ -220,3 +230,215 @@ def test_forget_with_a_relative_store_path(tmp_path: Path, monkeypatch: pytest.M
     assert main(["--path", "./personal-store", "forget", "ann", "--yes"]) == 0
     with UserModeler("./personal-store", embedder=HashingEmbedder()) as m:
         assert m.export("ann")["messages"] == []
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Stores made with each kind of embedder: reading commands never need it, embedding commands take --embedder
+# ----------------------------------------------------------------------------------------------------------------
+
+FACTORIES = {
+    "langchain": "support.cli_embedders:langchain_fake",
+    "llamaindex": "support.cli_embedders:llamaindex_mock",
+    "chroma": "support.cli_embedders:ChromaStyle",
+}
+ANN = [
+    {"role": "user", "content": "I'm allergic to peanuts and I live in Porto.", "id": "a1"},
+    {"role": "assistant", "content": "Noted, I'll keep that in mind.", "id": "a2"},
+]
+ANN_LATER = [{"role": "user", "content": "I love hiking in the mountains.", "id": "a3"}]
+
+
+def _embedder(kind: str) -> Any:
+    """The embedder each framework's integration would build (what the CLI's --embedder must reproduce)."""
+    if kind == "langchain":
+        from langchain_personal import LangChainEmbedder
+
+        return LangChainEmbedder(cli_embedders.langchain_fake())
+    if kind == "llamaindex":
+        from llamaindex_personal import as_embedder
+
+        return as_embedder(cli_embedders.llamaindex_mock())
+    return cli_embedders.ChromaStyle()
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def framework_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Path]:
+    kind: str = request.param
+    path = tmp_path / f"{kind}-store"
+    if kind == "langchain":  # exactly as a LangChain app creates it
+        from langchain_personal import PersonalMemory
+
+        with PersonalMemory(path=path, embeddings=cli_embedders.langchain_fake(), shards=4) as memory:
+            _fill(memory.modeler)
+    else:
+        with UserModeler(path, embedder=_embedder(kind), shards=4) as modeler:
+            _fill(modeler)
+    return kind, path
+
+
+def _fill(modeler: UserModeler) -> None:
+    modeler.observe("ann", ANN, session_id="s1")
+    modeler.observe("ann", ANN_LATER, session_id="s2")
+    modeler.observe("bob", [{"role": "user", "content": "I work as a nurse."}])
+
+
+def test_reading_commands_open_any_store_without_its_embedder(
+    framework_store: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kind, path = framework_store
+    calls = cli_embedders.ChromaStyle.calls
+    capsys.readouterr()
+
+    assert main(["show", "ann", "--path", str(path)]) == 0  # store options after the command
+    out = capsys.readouterr().out
+    assert "  - Allergic to peanuts\n" in out and "Loves hiking" in out
+    assert "Messages (3 stored in 2 sessions):" in out and "I love hiking in the mountains." in out
+    assert "Pending derivation: 0 messages, 0 batches" in out
+
+    assert main(["--path", str(path), "export", "ann", "--out", str(tmp_path / "ann.json")]) == 0
+    assert len(json.loads((tmp_path / "ann.json").read_text(encoding="utf-8"))["messages"]) == 3
+
+    assert main(["stats", "ann", "--path", str(path)]) == 0
+    rows = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines()[2:])
+    assert (
+        rows["embedder"]
+        .strip()
+        .startswith({"langchain": "langchain:", "llamaindex": "llamaindex:"}.get(kind, "chroma:"))
+    )
+
+    assert main(["users", "--path", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["USER", "MESSAGES", "INSIGHTS", "PENDING"]
+    table = {line.split()[0]: line.split()[1:] for line in out[1:-1]}
+    assert table == {"ann": ["3", "3", "0"], "bob": ["1", "1", "0"]} and out[-1] == "2 users"
+
+    assert main(["forget", "bob", "--yes", "--path", str(path)]) == 0
+    assert "Forgot bob" in capsys.readouterr().out
+    assert main(["users", "--path", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "1 users"
+    assert cli_embedders.ChromaStyle.calls == calls  # nothing was embedded
+
+
+def test_embedding_commands_take_the_embedder_factory(
+    framework_store: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    kind, path = framework_store
+    base = ["--path", str(path)]
+    capsys.readouterr()
+
+    assert main([*base, "context", "ann", "a snack for my hike"]) == 2
+    err = capsys.readouterr().err
+    assert "`personal context` needs the store's embedder" in err and "pass --embedder module:attr" in err
+    assert "embedder=" not in err and len(err.strip().splitlines()) == 1
+    assert main([*base, "search", "ann", "hiking"]) == 2
+    assert "--embedder" in capsys.readouterr().err
+    assert main([*base, "context", "ann", "--text"]) == 0  # no query: nothing to embed, no --embedder needed
+    assert "Allergic to peanuts" in capsys.readouterr().out
+
+    query = ["context", "ann", "a snack for my hike", "--max-tokens", "200"]
+    assert main([*base, *query, "--text", "--embedder", FACTORIES[kind]]) == 0
+    printed = capsys.readouterr().out
+    with UserModeler(path, embedder=_embedder(kind)) as modeler:  # what a chain receives
+        expected = modeler.context("ann", "a snack for my hike", max_tokens=200)
+    assert printed == expected.text + "\n" and "<user_context>" in printed
+
+    assert main([*base, *query, "--embedder", FACTORIES[kind]]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"--- context for ann: {expected.tokens} tokens (budget 200) ---"
+    assert "\n".join(lines[1 : 1 + len(expected.text.splitlines())]) == expected.text
+    header = lines.index(f"--- {len(expected.items)} items ---")
+    assert lines[header + 1].split() == ["SOURCE", "SCORE", "TOKENS", "EVIDENCE", "TEXT"]
+    assert len(lines) == header + 2 + len(expected.items)
+
+    assert main(["search", "ann", "peanuts", "-k", "2", "--embedder", FACTORIES[kind], *base]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["SCORE", "KIND", "CONF", "TEXT"] and len(out) == 3
+
+
+def test_hashing_store_needs_no_embedder_option(imported: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["context", "ann", "peanuts", "--path", str(imported)]) == 0
+    assert "Allergic to peanuts" in capsys.readouterr().out
+    assert main(["search", "ann", "hiking", "--kind", "preference", "--path", str(imported)]) == 0
+    out = capsys.readouterr().out
+    assert "Loves hiking" in out and "Allergic" not in out
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("nocolon", "--embedder must be module:attr"),
+        ("no_such_module_xyz:make", "cannot import 'no_such_module_xyz'"),
+        ("support.cli_embedders:missing", "has no attribute 'missing'"),
+        ("support.cli_embedders:broken", "calling broken() failed: RuntimeError: no model here"),
+        ("support.cli_embedders:not_an_embedder", "gives a int, not an embedder"),
+        ("support.cli_embedders:FailingEF", "the embedder failed: ConnectionError: provider down"),
+        ("support.cli_embedders:hashing_64", "is 'hashing-v1-64' (dimension 64), but the store at"),
+    ],
+)
+def test_bad_embedder_option_is_one_clear_line(
+    store: Path, spec: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--path", str(store), "context", "ann", "x", "--embedder", spec]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_embedder_object_is_used_as_it_is(store_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with UserModeler(store_path, embedder=cli_embedders.ChromaStyle(), shards=2) as modeler:
+        _fill(modeler)
+    spec = "support.cli_embedders:chroma_style_instance"  # an embedding function object, not a factory
+    assert main(["--path", str(store_path), "--embedder", spec, "search", "ann", "peanuts"]) == 0
+    assert "Allergic to peanuts" in capsys.readouterr().out
+
+
+def test_a_path_without_a_store_is_an_error_unless_create(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "typo-store"
+    assert main(["--path", str(missing), "show", "ann"]) == 2
+    err = capsys.readouterr().err
+    assert f"no Personal store at {missing}; pass --create" in err
+    assert not missing.exists()  # nothing was created by looking
+
+    source = tmp_path / "one.jsonl"
+    source.write_text(json.dumps({"user_id": "ann", "role": "user", "content": "I love jazz."}) + "\n")
+    spec = "support.cli_embedders:hashing_64"
+    assert main(["import", str(source), "--path", str(missing), "--create", "--embedder", spec]) == 0
+    assert main(["stats", "--path", str(missing)]) == 0
+    rows = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines()[3:])
+    assert rows["embedder"].strip() == "hashing-v1-64"
+
+
+def test_the_later_store_option_wins(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--path", str(tmp_path / "elsewhere"), "users", "--path", str(store)]) == 0
+    assert capsys.readouterr().out.strip() == "No users are stored."
+    with pytest.raises(SystemExit):
+        main(["--path", str(store), "users", "--server", "127.0.0.1:8000"])
+    assert "not allowed with argument --path" in capsys.readouterr().err
+
+
+def test_show_lists_messages_and_pending_derivation(store_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Messages waiting for the LLM reasoner are not "nothing": show says what is stored and what waits."""
+    with UserModeler(store_path, embedder=HashingEmbedder(), llm=lambda messages: "{}", background=False) as m:
+        m.observe("ann", [{"role": "user", "content": f"Message number {i} about my day."} for i in range(7)])
+    assert main(["--path", str(store_path), "show", "ann", "--messages", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "Nothing is stored" not in out
+    assert "Insights (0 current):" in out and "Messages (7 stored in 1 sessions; the last 2):" in out
+    assert "Message number 6 about my day." in out and "Message number 4" not in out
+    assert "Pending derivation: 7 messages, 0 batches" in out
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/cli.md"])
+def test_documented_command_lines_parse(doc: str) -> None:
+    """Every `personal ...` line in the docs' bash blocks is a valid command line (docs and parser cannot drift)."""
+    from personal_core.cli import parse_args
+
+    root = Path(__file__).resolve().parents[2]
+    blocks = re.findall(r"```bash\n(.*?)```", (root / doc).read_text(encoding="utf-8"), re.S)
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+    commands = [shlex.split(line)[1:] for line in lines if line.startswith("personal ")]
+    assert len(commands) >= 6
+    for argv in commands:
+        argv = [a for a in argv if a not in ("[ann]",)]
+        args = parse_args(argv)
+        assert args.command in {"show", "export", "forget", "stats", "users", "context", "search", "import"}

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import logging
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from personal_core import EstimateCounter, HashingEmbedder, InvalidInputError, from_chroma_embedding_function
+from personal_core import (
+    EmbedderMismatchError,
+    EstimateCounter,
+    HashingEmbedder,
+    InvalidInputError,
+    UserModeler,
+    from_chroma_embedding_function,
+)
 from personal_core import tokens as tokens_module
+from personal_core.embedding import EmbedderUnavailableError, UnavailableEmbedder
+from personal_core.store import read_pin
 from personal_core.tokens import TiktokenCounter, resolve_counter
 
 
@@ -84,3 +97,86 @@ def test_chroma_embedding_function_adapter() -> None:
     assert vectors.shape == (2, 3) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
     with pytest.raises(InvalidInputError):
         from_chroma_embedding_function("not callable")
+
+
+def _no_tiktoken_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """As in a core-only install: no llama_index, no TIKTOKEN_CACHE_DIR, an empty temp dir."""
+    monkeypatch.delenv("TIKTOKEN_CACHE_DIR", raising=False)
+    monkeypatch.delenv("DATA_GYM_CACHE_DIR", raising=False)
+    monkeypatch.setattr(tokens_module.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setitem(sys.modules, "llama_index", None)  # `import llama_index` now raises ModuleNotFoundError
+    monkeypatch.delitem(sys.modules, "llama_index.core", raising=False)
+    monkeypatch.setattr(tokens_module, "_COUNTERS", {})
+
+
+def test_without_llama_index_the_modeler_opens_with_the_logged_estimate(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: find_spec("llama_index.core") raised ModuleNotFoundError, so UserModeler() crashed."""
+    _no_tiktoken_cache(monkeypatch, tmp_path)
+    with pytest.raises(ModuleNotFoundError):
+        importlib.util.find_spec("llama_index.core")  # the trap the fix guards against
+    assert tokens_module.find_cached_encoding_dir("o200k_base") is None
+    with caplog.at_level(logging.WARNING, logger="personal_core.tokens"):
+        modeler = UserModeler(tmp_path / "store", embedder=HashingEmbedder(), shards=2)
+    with modeler:
+        assert isinstance(modeler.counter, EstimateCounter)
+        modeler.observe("ann", [{"role": "user", "content": "I love hiking."}])
+        assert modeler.context("ann", "hiking", max_tokens=100).tokens <= 100
+    assert "not available offline" in caplog.text
+
+
+def test_a_damaged_cache_file_is_ignored_not_downloaded_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """tiktoken deletes a cached file with the wrong hash and downloads it: such a file must not be used."""
+    _no_tiktoken_cache(monkeypatch, tmp_path)
+    key = hashlib.sha1(tokens_module._BLOB_URL.format(name="o200k_base").encode()).hexdigest()
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / key).write_bytes(b"not a BPE file")
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(cache))
+    with caplog.at_level(logging.WARNING, logger="personal_core.tokens"):
+        assert isinstance(tokens_module.default_counter("o200k_base"), EstimateCounter)
+    assert (cache / key).read_bytes() == b"not a BPE file"  # tiktoken never saw it (it would have deleted it)
+    assert "ignoring" in caplog.text
+
+
+def test_a_cache_dir_with_the_file_loads_tiktoken(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    source = tokens_module.find_cached_encoding_dir("o200k_base")
+    assert source is not None
+    _no_tiktoken_cache(monkeypatch, tmp_path)
+    key = hashlib.sha1(tokens_module._BLOB_URL.format(name="o200k_base").encode()).hexdigest()
+    (tmp_path / "cache").mkdir()
+    shutil.copy(source / key, tmp_path / "cache" / key)
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "cache"))
+    counter = tokens_module.default_counter("o200k_base")
+    assert isinstance(counter, TiktokenCounter) and counter.count("hello world") == 2
+
+
+def test_unavailable_embedder_serves_reads_and_refuses_to_embed(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    with UserModeler(path, embedder=HashingEmbedder(64), shards=2) as modeler:
+        modeler.observe("ann", [{"role": "user", "content": "I love hiking."}])
+    pin = read_pin(path)
+    assert pin is not None and (pin["embedder"], pin["dimension"], pin["shards"]) == ("hashing-v1-64", 64, 2)
+    placeholder = UnavailableEmbedder(pin["embedder"], pin["dimension"], hint="pass --embedder")
+    with UserModeler(path, embedder=placeholder) as modeler:
+        assert [i.text for i in modeler.user_model("ann").insights] == ["Loves hiking"]
+        assert modeler.export("ann")["messages"][0]["content"] == "I love hiking."
+        with pytest.raises(
+            EmbedderUnavailableError, match="needs the store's embedder 'hashing-v1-64': pass --embedder"
+        ):
+            modeler.observe("ann", [{"role": "user", "content": "I love jazz."}])
+        with pytest.raises(EmbedderUnavailableError):
+            modeler.context("ann", "hiking")
+        assert len(modeler.messages("ann")) == 1  # the refused observe stored nothing
+    with pytest.raises(EmbedderMismatchError):
+        UserModeler(path, embedder=UnavailableEmbedder("other", 64))
+
+
+def test_read_pin_never_creates_a_store(tmp_path: Path) -> None:
+    assert read_pin(tmp_path / "nothing") is None
+    assert not (tmp_path / "nothing").exists()
+    (tmp_path / "empty").mkdir()
+    assert read_pin(tmp_path / "empty") is None and list((tmp_path / "empty").iterdir()) == []

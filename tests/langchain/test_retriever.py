@@ -110,3 +110,75 @@ def test_superseded_insights_only_on_request(memory) -> None:
     by_text = {d.page_content: d for d in both}
     assert set(by_text) == {"Lives in Porto", "Lives in Lisbon"}
     assert by_text["Lives in Lisbon"].metadata["valid_to"] is not None
+
+
+def _four(memory: PersonalMemory) -> None:
+    _say(memory, "ann", "I love hiking.", "I love jazz.", "I want to learn Spanish.", "I'm allergic to cats.")
+
+
+def test_search_kwargs_k_filter_and_threshold_are_honoured(memory) -> None:
+    _four(memory)
+    assert len(memory.as_retriever(user_id="ann").invoke("hobbies")) == 4  # default k
+    assert len(memory.as_retriever(user_id="ann", search_kwargs={"k": 1}).invoke("hobbies")) == 1
+    prefs = memory.as_retriever(user_id="ann", search_kwargs={"filter": {"kind": "preference"}}).invoke("music")
+    assert {d.page_content for d in prefs} == {"Loves hiking", "Loves jazz"}
+    for where in ({"kind": ["goal", "fact"]}, {"kind": {"$in": ["goal", "fact"]}}):
+        docs = memory.as_retriever(user_id="ann", search_kwargs={"filter": where}).invoke("anything")
+        assert {d.metadata["kind"] for d in docs} == {"goal", "fact"}
+    scores = [d.metadata["score"] for d in memory.as_retriever(user_id="ann").invoke("jazz music")]
+    cut = (scores[0] + scores[1]) / 2  # between the best and the second best
+    above = memory.as_retriever(
+        user_id="ann", search_type="similarity_score_threshold", search_kwargs={"score_threshold": cut}
+    ).invoke("jazz music")
+    assert [d.page_content for d in above] == ["Loves jazz"]
+    plain = memory.as_retriever(user_id="ann", search_kwargs={"score_threshold": scores[0] + 1})
+    assert plain.invoke("jazz music") == []
+    assert len(plain.invoke("jazz music", score_threshold=0.0)) == 4  # per call, as k and kinds
+
+
+def test_search_kwargs_through_the_constructor_and_per_call(memory) -> None:
+    _four(memory)
+    retriever = PersonalRetriever(
+        memory=memory, user_id="ann", search_kwargs={"k": 2, "filter": {"kind": "preference"}}
+    )
+    assert retriever.k == 2 and retriever.kinds == ["preference"]
+    assert {d.metadata["kind"] for d in retriever.invoke("x")} == {"preference"}
+    assert len(retriever.invoke("x", k=1)) == 1
+
+
+def test_unsupported_search_type_and_search_kwargs_are_clear_errors(memory) -> None:
+    with pytest.raises(InvalidInputError, match=r"search_type 'mmr' is not supported.*similarity, similarity_score"):
+        memory.as_retriever(user_id="ann", search_type="mmr")
+    with pytest.raises(InvalidInputError, match=r"unsupported search_kwargs \['fetch_k', 'lambda_mult'\]"):
+        memory.as_retriever(user_id="ann", search_kwargs={"k": 2, "fetch_k": 20, "lambda_mult": 0.5})
+    with pytest.raises(InvalidInputError, match=r'needs search_kwargs\["score_threshold"\]'):
+        memory.as_retriever(user_id="ann", search_type="similarity_score_threshold")
+    with pytest.raises(InvalidInputError, match="unsupported filter"):
+        memory.as_retriever(user_id="ann", search_kwargs={"filter": {"user_id": "bob"}})
+    with pytest.raises(InvalidInputError, match="unknown insight kind"):
+        memory.as_retriever(user_id="ann", search_kwargs={"filter": {"kind": "hobby"}})
+    with pytest.raises(InvalidInputError, match="k is given twice"):
+        memory.as_retriever(user_id="ann", k=3, search_kwargs={"k": 1})
+    with pytest.raises(InvalidInputError, match="score_threshold must be a number"):
+        memory.as_retriever(user_id="ann", search_kwargs={"score_threshold": "high"})
+    with pytest.raises(InvalidInputError, match="k must be a non-negative int"):
+        memory.as_retriever(user_id="ann", search_kwargs={"k": -2})
+
+
+def test_tags_and_metadata_reach_the_run(memory) -> None:
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    class Spy(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.starts: list[tuple[list[str], dict[str, object]]] = []
+
+        def on_retriever_start(self, serialized, query, *, run_id, parent_run_id=None, tags=None, metadata=None, **kw):  # type: ignore[no-untyped-def]
+            self.starts.append((list(tags or []), dict(metadata or {})))
+
+    _four(memory)
+    spy = Spy()
+    retriever = memory.as_retriever(user_id="ann", tags=["personal"], metadata={"app": "demo"})
+    retriever.invoke("music", config={"callbacks": [spy], "tags": ["call"], "metadata": {"req": 1}})
+    [(tags, metadata)] = spy.starts
+    assert {"personal", "call"} <= set(tags)
+    assert metadata["app"] == "demo" and metadata["req"] == 1
