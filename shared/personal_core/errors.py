@@ -46,7 +46,7 @@ class StoreFullError(StoreError):
 
 
 class JournalCorruptError(StoreError):
-    """The journal file is damaged; :meth:`personal_core.journal.Journal.salvage` keeps every readable entry."""
+    """The journal file is damaged; :func:`personal_core.journal.salvage` keeps every readable entry."""
 
 
 class StoreUnavailableError(StoreError):

@@ -63,7 +63,7 @@ def user_hash(user_id: str) -> str:
 def salvage_hint(file: Path) -> str:
     """How to run the salvage of a damaged journal (for error messages)."""
     return (
-        f'run `python -c "from personal_core.journal import Journal; print(Journal.salvage({str(file)!r}))"` '
+        f'run `python -c "from personal_core.journal import salvage; print(salvage({str(file)!r}))"` '
         "to move it aside and keep every readable entry in a fresh journal"
     )
 
@@ -404,18 +404,6 @@ class Journal:
                 return
             self._db.close()
             self._release()
-
-    @staticmethod
-    def salvage(file: str | os.PathLike[str]) -> tuple[int, int]:
-        """Move a damaged journal aside and copy every readable row into a fresh one at the same path.
-
-        Returns ``(kept, lost)``: entries kept, and entries that could not be read (-1: the file was unreadable
-        altogether). The damaged file stays beside it (``<name>.corrupt-<time>``): it holds users' texts, so
-        delete it once the salvage is checked. Call it while no process has the journal open.
-        """
-        from .journal_salvage import salvage_journal
-
-        return salvage_journal(Path(file))
 
 
 def coalesce(entries: Iterable[Entry]) -> tuple[list[Record], list[tuple[str, str]]]:

@@ -24,7 +24,7 @@ from .cache import UserCache
 from .candidates import SearchHit, build_context, search
 from .context import PackingPolicy
 from .deriver import Deriver
-from .embedding import Embedder
+from .embedding import Embedder, resolve_embedder
 from .erasure import forget_user
 from .errors import ClosedError, ConfigurationError, InvalidInputError
 from .heuristic import HeuristicReasoner
@@ -35,6 +35,7 @@ from .inputs import (
     check_kinds,
     check_non_negative_int,
     check_optional_limit,
+    check_positive_int,
     check_str_collection,
     check_text,
     coerce_messages,
@@ -54,6 +55,7 @@ from .model import (
 )
 from .queue import DeriveQueue
 from .reasoner import LLMReasoner
+from .reembed import Progress, ReembedReport, reembed_store
 from .settings import DEFAULT_MAX_TOKENS, Settings
 from .stats import build_stats
 from .store import ChromaStore
@@ -137,6 +139,9 @@ class UserModeler:
         backoff_base: float = 2.0,
         background: bool = True,
     ) -> None:
+        self._opened_with: dict[str, Any] = {  # to reopen after reembed()
+            k: v for k, v in locals().items() if k not in ("self", "embedder", "__class__")
+        }
         self.settings = Settings.build(
             shared=client is not None,
             namespace=namespace,
@@ -281,7 +286,11 @@ class UserModeler:
             raise InvalidInputError(f"evidence must be a list of message ids, got {type(evidence).__name__}")
         try:
             proposal = NewInsight(
-                kind=check_kind(kind), text=text, confidence=confidence, level=level, evidence=list(evidence)  # type: ignore[arg-type]
+                kind=check_kind(kind),
+                text=text,
+                confidence=confidence,
+                level=level,  # type: ignore[arg-type]  # pydantic validates a str
+                evidence=list(evidence),
             )
         except ValidationError as exc:
             raise InvalidInputError(f"invalid insight: {describe_validation_error(exc)}") from None
@@ -533,6 +542,33 @@ class UserModeler:
             self._deriver.wake()
         return count
 
+    def reembed(self, embedder: Any, *, batch: int = 256, progress: Progress | None = None) -> ReembedReport:
+        """Move the store to another embedder: every record (messages, insights, profiles) of every user is
+        re-embedded in batches of ``batch`` (``progress(done, total)`` is called as it goes), then the store's pin
+        switches to the new embedder and this modeler reopens with it.
+
+        Crash-safe: until the switch the old collections are untouched; a rerun after a kill resumes where it
+        stopped (see :mod:`personal_core.reembed`). Other processes must not have the store open (server mode:
+        stop them first). Pending LLM derivation stays journaled and resumes after the reopen.
+        """
+        self._check_open()
+        check_positive_int("batch", batch)
+        new = resolve_embedder(embedder)
+        store = self._backend.store
+        journal_path = self.settings.journal_path or (None if store.path is None else self._backend.journal.file)
+        options = dict(self._opened_with)
+        self.close()
+        target = ChromaStore(options["path"], client=options["client"], namespace=self.settings.namespace)
+        journal = Journal(journal_path) if journal_path is not None else None
+        try:
+            report = reembed_store(target, journal, new, batch=batch, progress=progress)
+        finally:
+            if journal is not None:
+                journal.close()
+            target.close()
+        self.__init__(**options, embedder=new)  # type: ignore[misc]
+        return report
+
     def close(self) -> None:
         """Stop the workers, move what it can to Chroma (the rest stays journaled) and release the store."""
         if self._closed:
@@ -679,6 +715,10 @@ class UserModeler:
     async def aflush_writes(self) -> None:
         """Async :meth:`flush_writes`."""
         await asyncio.to_thread(self.flush_writes)
+
+    async def areembed(self, embedder: Any, *, batch: int = 256, progress: Progress | None = None) -> ReembedReport:
+        """Async :meth:`reembed`."""
+        return await asyncio.to_thread(self.reembed, embedder, batch=batch, progress=progress)
 
     async def aretry_quarantined(self, user_id: str | None = None) -> int:
         """Async :meth:`retry_quarantined`."""

@@ -14,7 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from personal_core import HashingEmbedder, InvalidInputError, Message, UserModeler
-from personal_core.journal import Flusher, Journal
+from personal_core.journal import Flusher, Journal, salvage
 from personal_core.model import MAX_MESSAGE_CHARS
 from personal_core.queue import DeriveQueue, PendingMessage
 from personal_core.records import Record
@@ -202,7 +202,7 @@ def test_a_truncated_journal_raises_corrupt_and_salvage_keeps_every_readable_ent
     with pytest.raises(JournalCorruptError, match="salvage") as caught:
         Journal(path)
     assert str(path) in str(caught.value)
-    kept, lost = Journal.salvage(path)
+    kept, lost = salvage(path)
     assert 800 < kept < 2000 and lost >= 0
     assert list(tmp_path.glob("j.sqlite3.corrupt-*")), "the damaged file is kept aside"
     journal = Journal(path)
@@ -220,7 +220,7 @@ def test_an_unreadable_journal_file_is_salvaged_into_an_empty_one(tmp_path: Path
     path.write_bytes(b"this is not a database" * 300)
     with pytest.raises(JournalCorruptError):
         Journal(path)
-    assert Journal.salvage(path) == (0, -1)
+    assert salvage(path) == (0, -1)
     journal = Journal(path)
     assert journal.pending() == 0
     journal.close()
