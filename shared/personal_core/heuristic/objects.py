@@ -105,8 +105,18 @@ def _third_person(words: list[str], cores: list[str] | None = None) -> str:
     return " ".join(out)
 
 
+#: Asides after a comma that end an object rather than add a list item ("Porto, by the way").
+_ASIDE = re.compile(
+    r"\s*(?:by the way|btw|though|actually|anyway|of course|i think|i guess|i suppose|really|too|now|again|"
+    r"these days|lol|haha)\b",
+    re.IGNORECASE,
+)
+
+
 def _continues_list(raw: str, start: int) -> bool:
     """True when the text after a comma at ``start`` is one more short list item ("..., shellfish and dust")."""
+    if _ASIDE.match(raw, start):
+        return False
     nxt = _HARD_BOUNDARY.search(raw, start)
     cores = _cores(raw[start : nxt.start() if nxt else len(raw)].split())
     if not 1 <= len(cores) <= 4 or not _LIST_BREAKERS.isdisjoint(cores):
