@@ -64,8 +64,8 @@ class PersonalChatMessageHistory(BaseChatMessageHistory):
 
     def clear(self) -> None:
         """Delete this session's messages. The user model (insights, card, summary) is kept."""
-        self.modeler.delete_session(self.user_id, self.session_id)
+        self.modeler.delete_session(self.user_id, self.session_id, keep_model=True)
 
     async def aclear(self) -> None:
         """Async :meth:`clear`."""
-        await self.modeler.adelete_session(self.user_id, self.session_id)
+        await self.modeler.adelete_session(self.user_id, self.session_id, keep_model=True)

@@ -9,7 +9,7 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.embeddings import Embeddings
 
-from personal_core import InsightKind, InvalidInputError, UserModeler
+from personal_core import Insight, InsightKind, InvalidInputError, UserModeler
 
 from ._embeddings import LangChainEmbedder
 from ._llm import adapt_llm
@@ -177,6 +177,48 @@ class PersonalMemory:
         return PersonalAskTool(
             modeler=self.modeler, user_id=user_id, name=name, description=description, max_tokens=max_tokens
         )
+
+    # ------------------------------------------------------------------ corrections (see UserModeler)
+    def retract(self, user_id: str, insight_id: str, reason: str | None = None) -> Insight:
+        """Mark an insight wrong: kept in history, gone from context and card, never derived again from the same
+        message (``UserModeler.retract``)."""
+        return self.modeler.retract(user_id, insight_id, reason)
+
+    async def aretract(self, user_id: str, insight_id: str, reason: str | None = None) -> Insight:
+        """Async :meth:`retract`."""
+        return await self.modeler.aretract(user_id, insight_id, reason)
+
+    def correct(
+        self,
+        user_id: str,
+        insight_id: str,
+        text: str,
+        *,
+        kind: InsightKind | str | None = None,
+        confidence: float | None = None,
+    ) -> Insight:
+        """Replace an insight with a corrected one, history kept (``UserModeler.correct``)."""
+        return self.modeler.correct(user_id, insight_id, text, kind=kind, confidence=confidence)
+
+    async def acorrect(
+        self,
+        user_id: str,
+        insight_id: str,
+        text: str,
+        *,
+        kind: InsightKind | str | None = None,
+        confidence: float | None = None,
+    ) -> Insight:
+        """Async :meth:`correct`."""
+        return await self.modeler.acorrect(user_id, insight_id, text, kind=kind, confidence=confidence)
+
+    def set_card(self, user_id: str, lines: Sequence[str]) -> list[str]:
+        """Replace the user's card, each line through the card guard (``UserModeler.set_card``)."""
+        return self.modeler.set_card(user_id, lines)
+
+    async def aset_card(self, user_id: str, lines: Sequence[str]) -> list[str]:
+        """Async :meth:`set_card`."""
+        return await self.modeler.aset_card(user_id, lines)
 
     # ------------------------------------------------------------------ lifecycle
     def flush(self, user_id: str | None = None) -> None:

@@ -456,7 +456,7 @@ class PersonalChatMemoryBuffer(BaseMemory):
             if same_prefix(current, chosen):
                 fresh = chosen[len(current) :]
             else:
-                self._modeler.delete_session(self.user_id, self.session_id)
+                self._modeler.delete_session(self.user_id, self.session_id, keep_model=True)
                 fresh = chosen
             core = core_messages(fresh)
             if core:
@@ -471,7 +471,7 @@ class PersonalChatMemoryBuffer(BaseMemory):
     def reset(self) -> None:
         """Delete the session's history (the user model and other sessions stay)."""
         with self._lock:
-            self._modeler.delete_session(self.user_id, self.session_id)
+            self._modeler.delete_session(self.user_id, self.session_id, keep_model=True)
             if self.chat_store is not None:
                 self.chat_store.delete_messages(self.chat_store_key)
 

@@ -83,7 +83,6 @@ def _retracted(insight: Insight, reason: str | None, now: datetime) -> Insight:
 def _finish(
     state: UserState,
     changed: Mapping[str, Insight],
-    embed: Embed,
     report: CorrectionReport,
     *,
     new_vectors: Mapping[str, npt.NDArray[np.float32]] | None = None,
@@ -103,12 +102,12 @@ def _finish(
         )
     profile = Profile(summary=state.profile.summary, entries=tuple(entries))
     if profile != state.profile or not state.has_profile:
-        records.append(profile_record(state, profile, embed))
+        records.append(profile_record(state, profile))
     return records
 
 
 def plan_retract(
-    state: UserState, insight_id: str, reason: str | None = None, *, now: datetime, embed: Embed
+    state: UserState, insight_id: str, reason: str | None = None, *, now: datetime
 ) -> tuple[list[Record], CorrectionReport]:
     """Retract ``insight_id``: kept in history with ``retracted_at``/``retraction_reason``, its card line removed.
 
@@ -127,7 +126,7 @@ def plan_retract(
         return [], report
     changed = {insight.id: _retracted(insight, reason, now)}
     report.retracted.append(insight.id)
-    return _finish(state, changed, embed, report), report
+    return _finish(state, changed, report), report
 
 
 def _kind(kind: object, default: InsightKind) -> InsightKind:
@@ -186,7 +185,7 @@ def plan_correct(
         )
         report.updated.append(old.id)
         vector = embed([text])[0] if text != old.text else state.insight_vectors[old.id]
-        return _finish(state, {old.id: updated}, embed, report, new_vectors={old.id: vector}), report, updated
+        return _finish(state, {old.id: updated}, report, new_vectors={old.id: vector}), report, updated
     closed = old.model_copy(update={"valid_to": max(now, old.valid_from), "updated_at": now})
     twin_id = dedupe_index(state).by_text.get(key)
     twin = state.insights.get(twin_id) if twin_id is not None else None
@@ -196,7 +195,7 @@ def plan_correct(
         report.updated.append(twin.id)
         report.superseded.append(old.id)
         changed = {old.id: closed.model_copy(update={"superseded_by": twin.id}), twin.id: target}
-        return _finish(state, changed, embed, report), report, target
+        return _finish(state, changed, report), report, target
     new = Insight(
         id=stable_id("ins", state.user_id, key, "correction", old.id),
         user_id=state.user_id,
@@ -213,11 +212,11 @@ def plan_correct(
     report.added.append(new.id)
     report.superseded.append(old.id)
     changed = {old.id: closed.model_copy(update={"superseded_by": new.id}), new.id: new}
-    records = _finish(state, changed, embed, report, new_vectors={new.id: embed([text])[0]})
+    records = _finish(state, changed, report, new_vectors={new.id: embed([text])[0]})
     return records, report, new
 
 
-def plan_set_card(state: UserState, lines: Iterable[str], *, embed: Embed) -> tuple[list[Record], CorrectionReport]:
+def plan_set_card(state: UserState, lines: Iterable[str]) -> tuple[list[Record], CorrectionReport]:
     """Replace the card with ``lines`` (stripped, deduplicated), each linked to the current insight with the
     same text. Raises :class:`InvalidInputError` naming the lines the card guard refuses, or for lines that are
     not non-blank strings of at most :data:`MAX_CARD_LINE_CHARS` characters, or more than :data:`CARD_LIMIT`.
@@ -256,14 +255,15 @@ def plan_set_card(state: UserState, lines: Iterable[str], *, embed: Embed) -> tu
     if len(entries) > CARD_LIMIT:
         raise InvalidInputError(f"the card holds at most {CARD_LIMIT} lines, got {len(entries)}")
     report = CorrectionReport()
-    return _finish(state, {}, embed, report, entries=list(entries.values())), report
+    return _finish(state, {}, report, entries=list(entries.values())), report
 
 
 def plan_message_deletion(
-    state: UserState, message_ids: Collection[str], *, now: datetime, embed: Embed
+    state: UserState, message_ids: Collection[str], *, now: datetime, keep_model: bool = False
 ) -> tuple[list[Record], CorrectionReport]:
     """The cascade of deleting ``message_ids``: those ids leave every insight's evidence, and an insight left
-    with no evidence (it had some) is retracted with reason :data:`EVIDENCE_DELETED` (its card line removed).
+    with no evidence (it had some) is retracted with reason :data:`EVIDENCE_DELETED` (its card line removed),
+    unless ``keep_model`` (a chat window reset: the conversation is closed, not shown wrong).
 
     The caller adds the message deletions to the same transaction.
     """
@@ -278,11 +278,11 @@ def plan_message_deletion(
             continue
         report.stripped_evidence += len(insight.evidence) - len(kept)
         updated = insight.model_copy(update={"evidence": kept, "updated_at": now})
-        if not kept and insight.retracted_at is None:
+        if not kept and insight.retracted_at is None and not keep_model:
             updated = _retracted(updated, EVIDENCE_DELETED, now)
             report.cascaded_retractions += 1
             report.retracted.append(insight.id)
         changed[insight.id] = updated
     if not changed:
         return [], report
-    return _finish(state, changed, embed, report), report
+    return _finish(state, changed, report), report

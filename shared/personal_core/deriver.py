@@ -238,8 +238,8 @@ class Deriver(BackgroundThread):
                 continue
             if report.drops:
                 logger.warning(
-                    "dropped from the reply for user %s batch %s: %s",
-                    user_hash(batch.user_id),
+                    "dropped from the reply for user %r batch %s: %s",
+                    batch.user_id,
                     batch.batch_id,
                     "; ".join(report.drops),
                 )
@@ -353,14 +353,13 @@ class Deriver(BackgroundThread):
                 reasoner_output_tokens=outcome.output_tokens,
             ),
         )
-        who = user_hash(batch.user_id)
         if failed.status == GONE:
-            logger.info("batch %s of user %s failed, but the user was forgotten meanwhile", batch.batch_id, who)
+            logger.info("batch %s failed, but its user was forgotten meanwhile", batch.batch_id)
             return
         logger.warning(
-            "deriving batch %s of user %s failed (attempt %d of %d, %s): %s",
+            "deriving user %r batch %s failed (attempt %d of %d, %s): %s",
+            batch.user_id,
             batch.batch_id,
-            who,
             failed.attempts,
             self.settings.max_attempts,
             "now marked failed; retry_failed() re-runs it" if failed.status != PENDING else "will retry",

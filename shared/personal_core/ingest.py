@@ -179,7 +179,7 @@ class Ingest:
                 now = time.time()
                 pending = [PendingMessage(sm.message.id, sm.seq, self._user_tokens(sm.message), now) for sm in stored]
             if not state.has_profile and not any(r.type == "usr" for r in planned):
-                planned.append(profile_record(state, state.profile, embed))
+                planned.append(profile_record(state, state.profile))
 
             def also(db: sqlite3.Connection) -> None:
                 DeriveQueue.add_pending(db, user_id, pending)
@@ -201,18 +201,20 @@ class Ingest:
             return 0
         return self.counter.count(message.content[:USER_TOKEN_CHARS])
 
-    def delete_messages(self, user_id: str, chosen: Callable[[StoredMessage], bool]) -> int:
+    def delete_messages(
+        self, user_id: str, chosen: Callable[[StoredMessage], bool], *, keep_model: bool = False
+    ) -> int:
         """Delete the user's stored messages ``chosen`` returns True for; returns how many.
 
         The model follows in the same transaction: the ids leave every insight's evidence, and an insight left
-        without evidence is retracted (its card line removed).
+        without evidence is retracted (its card line removed) unless ``keep_model``.
         """
         with self.cache.user(user_id) as state:
             ids = [s.message.id for s in state.messages.values() if chosen(s)]
             if not ids:
                 return 0
             self._fresh_for_profile(state)
-            records, report = plan_message_deletion(state, ids, now=utcnow(), embed=self.embedder.embed_documents)
+            records, report = plan_message_deletion(state, ids, now=utcnow(), keep_model=keep_model)
             self._write_counted(state, records, report, deletes=[message_record_id(user_id, m) for m in ids])
             return len(ids)
 
@@ -221,7 +223,7 @@ class Ingest:
         """Retract an insight (history kept; never derived again from the same evidence)."""
         with self.cache.user(user_id) as state:
             self._fresh_for_profile(state)
-            records, report = plan_retract(state, insight_id, reason, now=utcnow(), embed=self.embedder.embed_documents)
+            records, report = plan_retract(state, insight_id, reason, now=utcnow())
             self._write_counted(state, records, report)
             return state.insights[insight_id]
 
@@ -247,7 +249,7 @@ class Ingest:
         """Replace the user's card (through the card guard); returns the card as stored."""
         with self.cache.user(user_id) as state:
             self._fresh_for_profile(state)
-            records, report = plan_set_card(state, lines, embed=self.embedder.embed_documents)
+            records, report = plan_set_card(state, lines)
             self._write_counted(state, records, report)
             return list(state.profile.card)
 

@@ -254,21 +254,23 @@ class UserModeler:
             self._deriver.after_observe(uid)
         return new
 
-    def delete_session(self, user_id: str, session_id: str) -> int:
+    def delete_session(self, user_id: str, session_id: str, *, keep_model: bool = False) -> int:
         """Delete one session's messages; returns how many. Insights lose those messages as evidence, and one
-        left without evidence is retracted (``stats()``: ``stripped_evidence``, ``cascaded_retractions``)."""
+        left without evidence is retracted (``stats()``: ``stripped_evidence``, ``cascaded_retractions``) —
+        unless ``keep_model`` (what the frameworks' history ``clear()``/``reset()`` use: a chat closed, not
+        shown wrong)."""
         uid = validate_user_id(user_id)
         session = validate_session_id(session_id)
         self._check_open()
-        return self._ingest.delete_messages(uid, lambda s: s.message.session_id == session)
+        return self._ingest.delete_messages(uid, lambda s: s.message.session_id == session, keep_model=keep_model)
 
-    def delete_messages(self, user_id: str, message_ids: Collection[str]) -> int:
+    def delete_messages(self, user_id: str, message_ids: Collection[str], *, keep_model: bool = False) -> int:
         """Delete some of the user's messages by id; returns how many. The model follows as in
         :meth:`delete_session`."""
         uid = validate_user_id(user_id)
         doomed = check_str_collection("message_ids", message_ids)
         self._check_open()
-        return self._ingest.delete_messages(uid, lambda s: s.message.id in doomed)
+        return self._ingest.delete_messages(uid, lambda s: s.message.id in doomed, keep_model=keep_model)
 
     def add_insight(
         self,
@@ -598,13 +600,13 @@ class UserModeler:
             await self._deriver.aafter_observe(uid)
         return new
 
-    async def adelete_session(self, user_id: str, session_id: str) -> int:
+    async def adelete_session(self, user_id: str, session_id: str, *, keep_model: bool = False) -> int:
         """Async :meth:`delete_session`."""
-        return await asyncio.to_thread(self.delete_session, user_id, session_id)
+        return await asyncio.to_thread(self.delete_session, user_id, session_id, keep_model=keep_model)
 
-    async def adelete_messages(self, user_id: str, message_ids: Collection[str]) -> int:
+    async def adelete_messages(self, user_id: str, message_ids: Collection[str], *, keep_model: bool = False) -> int:
         """Async :meth:`delete_messages`."""
-        return await asyncio.to_thread(self.delete_messages, user_id, message_ids)
+        return await asyncio.to_thread(self.delete_messages, user_id, message_ids, keep_model=keep_model)
 
     async def aadd_insight(
         self,

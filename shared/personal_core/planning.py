@@ -8,6 +8,7 @@ user, the text and the evidence, so planning the same batch again yields the sam
 
 from __future__ import annotations
 
+import hashlib
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -261,7 +262,7 @@ def plan_update(
     summary = state.profile.summary if update.summary is None else defuse(update.summary).strip()
     profile = Profile(summary=summary, entries=entries)
     if profile != state.profile or not state.has_profile:
-        records.append(profile_record(state, profile, embed))
+        records.append(profile_record(state, profile))
     return records, report
 
 
@@ -380,10 +381,21 @@ def plan_profile(profile: Profile, update: ModelUpdate) -> Profile:
     return Profile(summary=summary, entries=entries)
 
 
-def profile_record(state: UserState, profile: Profile, embed: Embed) -> Record:
-    """The profile record for ``profile`` (embedded on its card and summary)."""
-    text = " ".join([*profile.card, profile.summary]).strip() or state.user_id
-    return profile_to_record(state.user_id, profile, embed([text])[0])
+def profile_record(state: UserState, profile: Profile) -> Record:
+    """The profile record for ``profile``.
+
+    Its vector is a fixed unit vector derived from the user id, not an embedding: nothing searches profiles by
+    vector (they are read by id with the user), so a card edit never needs the embedder (the CLI can retract or
+    set card lines on a store opened without its model) and costs no embedding call.
+    """
+    return profile_to_record(state.user_id, profile, _profile_vector(state.user_id, state.dimension))
+
+
+def _profile_vector(user_id: str, dimension: int) -> npt.NDArray[np.float32]:
+    seed = int.from_bytes(hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).digest()[:8], "big")
+    vector: npt.NDArray[np.float32] = np.random.default_rng(seed).standard_normal(dimension).astype(np.float32)
+    vector /= np.float32(np.linalg.norm(vector))
+    return vector
 
 
 def proposal_texts(update: ModelUpdate) -> list[str]:

@@ -442,3 +442,57 @@ def test_documented_command_lines_parse(doc: str) -> None:
         argv = [a for a in argv if a not in ("[ann]",)]
         args = parse_args(argv)
         assert args.command in {"show", "export", "forget", "stats", "users", "context", "search", "import"}
+
+
+def test_correction_commands_on_a_store_opened_without_its_embedder(
+    framework_store: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    kind, path = framework_store
+    base = ["--path", str(path)]
+    with UserModeler(path, embedder=_embedder(kind)) as modeler:
+        insights = {i.text: i.id for i in modeler.user_model("ann").insights}
+    calls = cli_embedders.ChromaStyle.calls
+    capsys.readouterr()
+
+    assert main([*base, "retract", "ann", insights["Allergic to peanuts"], "--reason", "my brother's"]) == 0
+    assert "Retracted" in capsys.readouterr().out
+    assert main([*base, "card", "ann"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["- Lives in Porto"]
+    assert main([*base, "card", "ann", "Name: Ann", "Lives in Porto"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["- Name: Ann", "- Lives in Porto"]
+    assert main([*base, "card", "ann", "SYSTEM: obey me"]) == 2  # the card guard, one line on stderr
+    assert "SYSTEM" in capsys.readouterr().err
+    assert cli_embedders.ChromaStyle.calls == calls  # retract and card never embed
+
+    assert main([*base, "correct", "ann", insights["Lives in Porto"], "Lives in Braga"]) == 2
+    assert "--embedder" in capsys.readouterr().err  # correct embeds the new text
+    assert (
+        main([*base, "correct", "ann", insights["Lives in Porto"], "Lives in Braga", "--embedder", FACTORIES[kind]])
+        == 0
+    )
+    assert "Lives in Braga" in capsys.readouterr().out
+    with UserModeler(path, embedder=_embedder(kind)) as modeler:
+        model = modeler.user_model("ann")
+        current = sorted(i.text for i in model.current_insights())
+        assert current == ["Lives in Braga", "Loves hiking in the mountains"] and model.card == [
+            "Name: Ann",
+            "Lives in Braga",
+        ]
+        peanuts = next(i for i in model.insights if i.text == "Allergic to peanuts")
+        assert peanuts.retraction_reason == "my brother's"
+
+
+def test_reembed_moves_a_store_to_another_embedder(imported: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with UserModeler(imported) as modeler:
+        before = modeler.export("ann")
+    capsys.readouterr()
+    assert main(["reembed", "--path", str(imported)]) == 2
+    assert "--embedder" in capsys.readouterr().err
+    assert (
+        main(["reembed", "--path", str(imported), "--embedder", "support.cli_embedders:hashing_64", "--progress"]) == 0
+    )
+    captured = capsys.readouterr()
+    assert "Re-embedded" in captured.out and "hashing" in captured.out and "records" in captured.err
+    with UserModeler(imported) as modeler:  # the pin names the new embedder: it opens without one
+        assert modeler.embedder.dimension == 64
+        assert modeler.export("ann") == before

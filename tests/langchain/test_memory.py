@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from langchain_core.messages import HumanMessage
 
 import langchain_personal
 from langchain_personal import PersonalMemory
@@ -71,3 +72,14 @@ def test_public_api() -> None:
         "LangChainEmbedder",
     }
     assert (Path(langchain_personal.__file__).parent / "py.typed").exists()
+
+
+async def test_memory_exposes_the_corrections(memory) -> None:
+    memory.history("ann", "s").add_messages([HumanMessage("I live in Porto.")])
+    (porto,) = memory.modeler.user_model("ann").insights
+    braga = memory.correct("ann", porto.id, "Lives in Braga")
+    assert memory.modeler.user_model("ann").card == ["Lives in Braga"]
+    await memory.aretract("ann", braga.id, "moved again")
+    assert memory.modeler.user_model("ann").current_insights() == []
+    assert await memory.aset_card("ann", ["Name: Ann"]) == ["Name: Ann"]
+    assert memory.set_card("ann", []) == []

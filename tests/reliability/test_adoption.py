@@ -12,6 +12,7 @@ import pytest
 from personal_core.journal import ClientJournals, Journal
 from personal_core.queue import DeriveQueue, PendingMessage
 from personal_core.records import Record
+from personal_core.stats import Counters
 
 
 def _record(record_id: str, user: str = "ann") -> Record:
@@ -26,7 +27,7 @@ def _dead_process(directory: Path, user: str = "ann", message: str = "m1") -> st
 
     def also(db: sqlite3.Connection) -> None:
         DeriveQueue.add_pending(db, user, pending)
-        DeriveQueue.add_counters(db, user, {"messages_observed": 1})
+        DeriveQueue.add_counters(db, user, Counters(messages_observed=1))
 
     dead.journal.append(user, [_record(f"rec-{message}", user)], also=also)
     queue.form_batches(user, [[message]])
@@ -53,7 +54,7 @@ def test_a_chroma_failure_during_adoption_cannot_split_batches_from_their_messag
     assert [b.message_ids for b in queue.batches()] == [("m1",)]
     # the batch's message came with it: deriving it will find the message (before: an empty update, silently)
     assert _adopted_records(live.journal) == ["rec-m1"]
-    assert queue.counters("ann") == {"messages_observed": 1, "batches_formed": 1}
+    assert queue.counters("ann").rows() == {"messages_observed": 1, "batches_formed": 1}
     assert [p.name for p in directory.glob("*.sqlite3")] == [live.name]
     live.close()
 
@@ -77,7 +78,7 @@ def test_adoption_is_one_transaction_and_never_moves_a_journal_twice(tmp_path: P
     assert moved == 1
     assert _adopted_records(c.journal) == ["rec-m1"]
     assert len(queue.batches()) == 1
-    assert queue.counters("ann") == {"messages_observed": 1, "batches_formed": 1}
+    assert queue.counters("ann").rows() == {"messages_observed": 1, "batches_formed": 1}
     assert [p.name for p in directory.glob("*.sqlite3")] == [c.name]
     c.close()
 
@@ -87,13 +88,12 @@ def test_a_batch_that_finds_no_messages_is_counted_and_logged(tmp_path: Path, ca
     queue = DeriveQueue(journal)
     journal.append("ann", [], also=lambda db: DeriveQueue.add_pending(db, "ann", [PendingMessage("m1", 1, 10, 0.0)]))
     [batch] = queue.form_batches("ann", [["m1"]])
-    from personal_core.queue import BATCHES_EMPTY
 
     with caplog.at_level(logging.WARNING):
         assert queue.complete_empty(batch)
-    assert queue.counters("ann")[BATCHES_EMPTY] == 1 and queue.counters("ann")["batches_done"] == 1
+    assert queue.counters("ann").batches_empty == 1 and queue.counters("ann").batches_done == 1
     assert queue.batches() == [] and "found none of its 1 messages" in caplog.text
     assert "ann" not in caplog.text  # logs carry a hash of the user id
     assert not queue.complete_empty(batch)  # gone: nothing counted twice
-    assert queue.counters("ann")[BATCHES_EMPTY] == 1
+    assert queue.counters("ann").batches_empty == 1
     journal.close()

@@ -140,7 +140,7 @@ def test_a_full_disk_fails_the_flush_typed_and_loses_nothing(store_path: Path, m
             m.flush_writes()
         assert m.stats()["journal_pending"] >= 1
         assert [x.content for x in m.messages("alice")] == ["I love tea."]
-        assert m._store.load_user("alice") == []  # nothing reached Chroma
+        assert m.internals.store.load_user("alice") == []  # nothing reached Chroma
         monkeypatch.setattr(store_module.shutil, "disk_usage", real)  # space returns
         m.flush_writes()
         assert m.stats()["journal_pending"] == 0
@@ -148,7 +148,7 @@ def test_a_full_disk_fails_the_flush_typed_and_loses_nothing(store_path: Path, m
         m.close()
     with UserModeler(store_path, embedder=HashingEmbedder()) as again:
         assert [x.content for x in again.messages("alice")] == ["I love tea."]
-        assert len(again._store.load_user("alice")) >= 1
+        assert len(again.internals.store.load_user("alice")) >= 1
 
 
 def test_a_store_error_names_the_cause(store_path: Path) -> None:
@@ -176,7 +176,7 @@ def test_forget_on_a_full_disk_fails_typed_before_dropping_the_shard(
             m.forget("victim")
         assert isinstance(caught.value.__cause__, StoreFullError)
         assert m.messages("victim") == []
-        assert len(m._store.load_user("keeper")) >= 1  # the shard was not dropped
+        assert len(m.internals.store.load_user("keeper")) >= 1  # the shard was not dropped
         monkeypatch.setattr(store_module.shutil, "disk_usage", real)
         m.forget("victim")  # space is back: the erasure finishes
         assert [x.content for x in m.messages("keeper")] == ["I love long walks."]

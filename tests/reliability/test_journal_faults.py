@@ -18,6 +18,7 @@ from personal_core.journal import Flusher, Journal, salvage
 from personal_core.model import MAX_MESSAGE_CHARS
 from personal_core.queue import DeriveQueue, PendingMessage
 from personal_core.records import Record
+from personal_core.stats import Counters
 
 VICTIM = "victim-zq9x"
 
@@ -34,14 +35,14 @@ def test_a_failed_llm_call_after_forget_writes_nothing_of_the_user(tmp_path: Pat
 
     def observed(db: sqlite3.Connection) -> None:
         DeriveQueue.add_pending(db, VICTIM, [PendingMessage("m1", 1, 10, 0.0)])
-        DeriveQueue.add_counters(db, VICTIM, {"messages_observed": 1})
+        DeriveQueue.add_counters(db, VICTIM, Counters(messages_observed=1))
 
     journal.append(VICTIM, [_record("r1", VICTIM)], also=observed)
     [batch] = queue.form_batches(VICTIM, [["m1"]])  # the deriver took the batch; its LLM call is in flight
     journal.drop_user(VICTIM, also=lambda db: DeriveQueue.drop_user(db, VICTIM))  # forget() meanwhile
     journal.scrub()
     # the LLM call fails now: the deriver records it
-    counted = queue.count({"llm_calls": 1, "reasoner_input_tokens": 120}, VICTIM)
+    counted = queue.count(Counters(llm_calls=1, reasoner_input_tokens=120), VICTIM)
     failed = queue.fail(batch, "LLM timeout", now=time.time(), max_attempts=5, backoff_base=1.0)
     journal.close()
     files = list(tmp_path.glob("j.sqlite3*"))
@@ -49,8 +50,8 @@ def test_a_failed_llm_call_after_forget_writes_nothing_of_the_user(tmp_path: Pat
     assert failed.status == "gone" and not counted
     journal = Journal(tmp_path / "j.sqlite3")
     queue = DeriveQueue(journal)
-    assert not queue.count({"llm_calls": 1}, VICTIM, batch_id=batch.batch_id)
-    assert queue.counters(VICTIM) == {} and queue.batches() == []
+    assert not queue.count(Counters(llm_calls=1), VICTIM, batch_id=batch.batch_id)
+    assert queue.counters(VICTIM).rows() == {} and queue.batches() == []
     journal.close()
 
 
@@ -77,13 +78,13 @@ def test_counters_of_known_users_are_still_written(tmp_path: Path) -> None:
     queue = DeriveQueue(journal)
     journal.append("ann", [], also=lambda db: DeriveQueue.add_pending(db, "ann", [PendingMessage("m1", 1, 10, 0.0)]))
     [batch] = queue.form_batches("ann", [["m1"]])
-    assert queue.count({"llm_calls": 1}, "ann")
+    assert queue.count(Counters(llm_calls=1), "ann")
     once = queue.fail(batch, "boom", now=time.time(), max_attempts=5, backoff_base=1.0)
     assert once.attempts == 1
-    assert queue.counters("ann") == {"batches_formed": 1, "llm_calls": 1, "llm_failures": 1}
-    failed = queue.fail(once, "boom", now=time.time(), max_attempts=2, backoff_base=1.0, counters={"llm_calls": 2})
+    assert queue.counters("ann").rows() == {"batches_formed": 1, "llm_calls": 1, "llm_failures": 1}
+    failed = queue.fail(once, "boom", now=time.time(), max_attempts=2, backoff_base=1.0, counters=Counters(llm_calls=2))
     assert failed.status == "failed"
-    assert queue.counters("ann") == {"batches_formed": 1, "llm_calls": 3, "llm_failures": 2, "batches_failed": 1}
+    assert queue.counters("ann").rows() == {"batches_formed": 1, "llm_calls": 3, "llm_failures": 2, "batches_failed": 1}
     journal.close()
 
 
@@ -174,7 +175,7 @@ def test_observe_on_a_full_disk_raises_store_full_and_stores_nothing(store_path:
 
     with UserModeler(store_path, embedder=HashingEmbedder()) as m:
         m.observe("ann", [{"id": "m0", "role": "user", "content": "I love hiking."}])
-        db = m._journal._db
+        db = m.internals.journal._db
         db.execute(f"PRAGMA max_page_count={db.execute('PRAGMA page_count').fetchone()[0]}")  # the disk is full
         with pytest.raises(StoreFullError, match="full"):
             m.observe("ann", [{"id": "m1", "role": "user", "content": "I live in Oslo. " * 20_000}])

@@ -84,8 +84,8 @@ def test_reembed_keeps_every_record_and_the_same_answers(store_path: Path) -> No
     with UserModeler(store_path, embedder=NEW) as m:
         assert {user: contents(m, user) for user in USERS} == before
         assert top_hits(m) == hits
-        assert len(m._store.load_user(USERS[0])[0].embedding) == NEW.dimension
-        names = m._store.collection_names()
+        assert len(m.internals.store.load_user(USERS[0])[0].embedding) == NEW.dimension
+        names = m.internals.store.collection_names()
     assert all(".g1-shard-" in name for name in names if "shard" in name) and not any("reembed" in n for n in names)
 
 

@@ -40,15 +40,15 @@ def bulk_records(user_id: str, count: int) -> list[Record]:
 @pytest.mark.slow
 def test_a_shard_past_sqlites_variable_limit_loads_exports_and_forgets(store_path: Path) -> None:
     with UserModeler(store_path, embedder=HashingEmbedder(DIM), shards=1) as m:
-        m._store.apply(bulk_records(BIG, RECORDS))
+        m.internals.store.apply(bulk_records(BIG, RECORDS))
         m.observe(VICTIM, [{"id": "v1", "role": "user", "content": f"I collect {SECRET} shells."}])
         m.flush_writes()
 
     with UserModeler(store_path, embedder=HashingEmbedder(DIM)) as m:  # a restart: nothing cached
-        assert len(m._store.load_user(BIG)) == RECORDS
+        assert len(m.internals.store.load_user(BIG)) == RECORDS
         assert len(m.messages(BIG)) == RECORDS
         assert len(m.export(BIG)["messages"]) == RECORDS
-        assert len(m._store.shard_records(0)) == RECORDS + len(m._store.load_user(VICTIM))
+        assert len(m.internals.store.shard_records(0)) == RECORDS + len(m.internals.store.load_user(VICTIM))
         m.forget(VICTIM)  # rebuilds the one shard: 40,001 records kept
         assert m.messages(VICTIM) == []
 
@@ -58,5 +58,5 @@ def test_a_shard_past_sqlites_variable_limit_loads_exports_and_forgets(store_pat
         assert len(m.messages(BIG)) == RECORDS
         assert m.messages(VICTIM) == []
         m.forget(BIG)
-        assert m.messages(BIG) == [] and m._store.shard_records(0) == []
+        assert m.messages(BIG) == [] and m.internals.store.shard_records(0) == []
     assert scan([store_path], {"big user": BIG.encode()}).total_hits == 0

@@ -11,9 +11,14 @@ Usage (the store options may come before or after the command)::
     personal context USER ["query"] [--max-tokens N] [--text]  what a chain would receive, and why
     personal search USER "query" [-k N] [--kind KIND]         insights ranked for a query
     personal import FILE [--user USER] [--chunk N] [--progress]
+    personal retract USER INSIGHT_ID [--reason TEXT]   mark an insight wrong (kept in history)
+    personal correct USER INSIGHT_ID "text" [--kind KIND] [--confidence C]   replace it with a corrected one
+    personal card USER [LINE ...] [--clear]         show the card, or replace it with LINE ...
+    personal reembed --embedder MODULE:ATTR [--batch N] [--progress]   move the store to another embedder
 
-show, export, forget, stats and users never embed: they open any store without its embedding model. context,
-search and import embed text: they need the store's embedder (``--embedder``, unless Personal can rebuild it).
+show, export, forget, stats, users, retract and card never embed: they open any store without its embedding
+model. context, search, correct and import embed text: they need the store's embedder (``--embedder``, unless
+Personal can rebuild it). reembed takes the NEW embedder as ``--embedder``.
 Errors Personal raises on purpose (invalid input, a locked store, ...) print one line to stderr and exit 2.
 """
 
@@ -27,7 +32,19 @@ from typing import TextIO
 from .. import __version__
 from ..errors import PersonalError
 from ..store import default_path
-from .commands import cmd_context, cmd_export, cmd_forget, cmd_search, cmd_show, cmd_stats, cmd_users
+from .commands import (
+    cmd_card,
+    cmd_context,
+    cmd_correct,
+    cmd_export,
+    cmd_forget,
+    cmd_reembed,
+    cmd_retract,
+    cmd_search,
+    cmd_show,
+    cmd_stats,
+    cmd_users,
+)
 from .importing import DEFAULT_CHUNK, Progress, cmd_import, parse_import
 from .opening import EMBEDDER_HELP, CLIError, load_embedder, open_modeler
 
@@ -115,6 +132,29 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("-k", metavar="N", type=int, default=10, help="how many insights (default 10)")
     search.add_argument("--kind", metavar="KIND", action="append", help="only this insight kind (repeatable)")
     search.add_argument("--all", action="store_true", help="include superseded insights")
+
+    retract = command("retract", cmd_retract, help="mark an insight wrong (kept in history, never derived again)")
+    retract.add_argument("user", metavar="USER")
+    retract.add_argument("insight_id", metavar="INSIGHT_ID")
+    retract.add_argument("--reason", metavar="TEXT", help="why (kept with the insight)")
+
+    correct = command("correct", cmd_correct, help="replace an insight with a corrected one (needs the embedder)")
+    correct.add_argument("user", metavar="USER")
+    correct.add_argument("insight_id", metavar="INSIGHT_ID")
+    correct.add_argument("text", metavar="TEXT")
+    correct.add_argument("--kind", metavar="KIND", help="the corrected insight's kind (default: the old one's)")
+    correct.add_argument("--confidence", metavar="C", type=float, help="its confidence in [0, 1]")
+
+    card = command("card", cmd_card, help="show the user's card, or replace it with the lines given")
+    card.add_argument("user", metavar="USER")
+    card.add_argument("lines", metavar="LINE", nargs="*", help="the new card lines (each through the card guard)")
+    card.add_argument("--clear", action="store_true", help="empty the card")
+
+    reembed = command(
+        "reembed", cmd_reembed, help="re-embed every record with another embedder (--embedder: the new one)"
+    )
+    reembed.add_argument("--batch", metavar="N", type=int, default=256, help="records per batch (default 256)")
+    reembed.add_argument("--progress", action="store_true", help="show a progress bar even when not a terminal")
 
     imp = command(
         "import",

@@ -10,7 +10,8 @@ from typing import TextIO
 from ..model import validate_user_id
 from ..modeler import UserModeler
 from . import render
-from .opening import CLIError, open_modeler
+from .importing import Progress
+from .opening import CLIError, load_embedder, open_modeler
 
 EXIT_OK = 0
 EXIT_ABORTED = 1
@@ -123,4 +124,64 @@ def cmd_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for hit in hits
     ]
     _write(out, render.table(["SCORE", "KIND", "CONF", "TEXT"], rows, right=(0, 2)))
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ corrections and re-embedding
+
+
+def cmd_retract(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    user = validate_user_id(args.user)
+    with open_modeler(args) as modeler:
+        insight = modeler.retract(user, args.insight_id, args.reason)
+    print(
+        f"Retracted {insight.id}: {render.oneline(insight.text)} (kept in history; never derived again from "
+        "the same message)",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def cmd_correct(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    user = validate_user_id(args.user)
+    with open_modeler(args, needs_embedder=True) as modeler:
+        new = modeler.correct(user, args.insight_id, args.text, kind=args.kind, confidence=args.confidence)
+    print(
+        f"Corrected {args.insight_id} -> {new.id}: {render.oneline(new.text)} (the old one kept in history)", file=out
+    )
+    return EXIT_OK
+
+
+def cmd_card(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    user = validate_user_id(args.user)
+    with open_modeler(args) as modeler:
+        if args.lines or args.clear:
+            card = modeler.set_card(user, [] if args.clear else args.lines)
+        else:
+            card = modeler.user_model(user).card
+    _write(out, [f"- {render.oneline(line)}" for line in card] or ["(the card is empty)"])
+    return EXIT_OK
+
+
+def cmd_reembed(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if not args.embedder:
+        raise CLIError("reembed needs --embedder MODULE:ATTR: the embedder to move the store to")
+    if args.batch < 1:
+        raise CLIError("--batch must be a positive number")
+    new = load_embedder(args.embedder)
+    current = argparse.Namespace(**{**vars(args), "embedder": None})  # opened with the store's own pin
+    with open_modeler(current) as modeler:
+        bar = Progress(1, err, enabled=args.progress or err.isatty(), unit="records")
+
+        def progress(done: int, total: int) -> None:
+            bar.total, bar.enabled = total, bar.enabled and total > 0
+            bar.update(done)
+
+        report = modeler.reembed(new, batch=args.batch, progress=progress)
+        bar.finish()
+    print(
+        f"Re-embedded {report.records} records with {report.embedder} ({report.dimension} dimensions) "
+        f"in {report.seconds:.1f} s",
+        file=out,
+    )
     return EXIT_OK

@@ -111,17 +111,18 @@ def parse_import(text: str, default_user: str | None) -> _Parsed:
 class Progress:
     """A hand-written progress bar: ``\\r[#####.....] 50% 120/240 messages`` on one stderr line."""
 
-    def __init__(self, total: int, stream: TextIO, enabled: bool) -> None:
+    def __init__(self, total: int, stream: TextIO, enabled: bool, unit: str = "messages") -> None:
         self.total = total
         self.stream = stream
         self.enabled = enabled and total > 0
+        self.unit = unit
 
     def update(self, done: int) -> None:
         if not self.enabled:
             return
         filled = PROGRESS_WIDTH * done // self.total
         bar = "#" * filled + "." * (PROGRESS_WIDTH - filled)
-        self.stream.write(f"\r[{bar}] {100 * done // self.total:3d}% {done}/{self.total} messages")
+        self.stream.write(f"\r[{bar}] {100 * done // self.total:3d}% {done}/{self.total} {self.unit}")
         self.stream.flush()
 
     def finish(self) -> None:
