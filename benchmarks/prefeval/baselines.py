@@ -118,7 +118,10 @@ def _groups(scenarios: Sequence[Scenario]) -> list[tuple[str, list[Scenario]]]:
 
 
 def run_langchain(
-    scenarios: Sequence[Scenario], budgets: Sequence[int], embedder: CachedEmbedder, counter: TokenCounter,
+    scenarios: Sequence[Scenario],
+    budgets: Sequence[int],
+    embedder: CachedEmbedder,
+    counter: TokenCounter,
     client: Any,
 ) -> list[Outcome]:
     """LangChain Chroma filtered similarity search, one collection per kind x topic x filler."""
@@ -129,7 +132,7 @@ def run_langchain(
     for name, group in _groups(scenarios):
         store = Chroma(
             collection_name=f"langchain-{name}",
-            embedding_function=langchain_embeddings(embedder),  # type: ignore[arg-type]
+            embedding_function=langchain_embeddings(embedder),
             client=client,
             collection_metadata={"hnsw:space": "cosine"},
         )
@@ -137,8 +140,9 @@ def run_langchain(
         metas = [{"user_id": s.user_id} for s in group for _ in s.turns]
         ids = [f"{s.user_id}/{t.id}" for s in group for t in s.turns]
         for start in range(0, len(texts), 4000):
-            store.add_texts(texts[start : start + 4000], metadatas=metas[start : start + 4000],
-                            ids=ids[start : start + 4000])
+            store.add_texts(
+                texts[start : start + 4000], metadatas=metas[start : start + 4000], ids=ids[start : start + 4000]
+            )
         for s in group:
             docs = store.similarity_search(s.item.question, k=K, filter={"user_id": s.user_id})
             wanted = set(s.target_texts)
@@ -152,9 +156,7 @@ def run_langchain(
     return out
 
 
-def _judge_text(
-    s: Scenario, content: str, budgets: Sequence[int], counter: TokenCounter
-) -> list[Outcome]:
+def _judge_text(s: Scenario, content: str, budgets: Sequence[int], counter: TokenCounter) -> list[Outcome]:
     """The LlamaIndex memory's rendered text: surfaced at B when a target text ends within its first B tokens."""
     ends = [content.find(t) + len(t) for t in s.target_texts if t and t in content]
     needed = min(counter.count(content[:end]) for end in ends) if ends else None
@@ -162,8 +164,9 @@ def _judge_text(
     out = []
     for budget in budgets:
         surfaced = needed is not None and needed <= budget
-        o = Outcome("llamaindex", budget=budget, surfaced=surfaced, tokens=min(total, budget), needed=needed,
-                    **_meta(s))
+        o = Outcome(
+            "llamaindex", budget=budget, surfaced=surfaced, tokens=min(total, budget), needed=needed, **_meta(s)
+        )
         if surfaced:
             o.via = "text"
         else:
@@ -174,16 +177,19 @@ def _judge_text(
 
 
 def run_llamaindex(
-    scenarios: Sequence[Scenario], budgets: Sequence[int], embedder: CachedEmbedder, counter: TokenCounter,
+    scenarios: Sequence[Scenario],
+    budgets: Sequence[int],
+    embedder: CachedEmbedder,
+    counter: TokenCounter,
     client: Any,
 ) -> list[Outcome]:
     """LlamaIndex Memory + VectorMemoryBlock over ChromaVectorStore, one collection per kind x topic x filler."""
     from llama_index.core.memory import Memory, VectorMemoryBlock
-    from llama_index.core.schema import TextNode
+    from llama_index.core.schema import BaseNode, TextNode
     from llama_index.core.storage.chat_store.sql import SQLAlchemyChatStore
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    embed_model = llamaindex_embedding(embedder)  # type: ignore[arg-type]
+    embed_model = llamaindex_embedding(embedder)
     chat_store = SQLAlchemyChatStore(table_name="llama_index_memory")  # in-memory SQLite
     loop = asyncio.new_event_loop()
     out = []
@@ -195,17 +201,22 @@ def run_llamaindex(
             vector_store = ChromaVectorStore(chroma_collection=collection)
             turns = [(s, t) for s in group for t in s.turns]
             vectors = embedder.embed_documents([t.content for _, t in turns])
-            nodes = [
-                TextNode(id_=f"{s.user_id}/{t.id}", text=t.content, metadata={"session_id": s.user_id},
-                         embedding=vectors[n].tolist())
+            nodes: list[BaseNode] = [
+                TextNode(
+                    id_=f"{s.user_id}/{t.id}",
+                    text=t.content,
+                    metadata={"session_id": s.user_id},
+                    embedding=vectors[n].tolist(),
+                )
                 for n, (s, t) in enumerate(turns)
             ]
             for start in range(0, len(nodes), 4000):
                 vector_store.add(nodes[start : start + 4000])
             for s in group:
                 block = VectorMemoryBlock(vector_store=vector_store, embed_model=embed_model, similarity_top_k=K)
-                memory = Memory.from_defaults(session_id=s.user_id, token_limit=max(budgets),
-                                              memory_blocks=[block], chat_store=chat_store)
+                memory = Memory.from_defaults(
+                    session_id=s.user_id, token_limit=max(budgets), memory_blocks=[block], chat_store=chat_store
+                )
                 messages = loop.run_until_complete(memory.aget(s.item.question))
                 content = "\n".join(m.content or "" for m in messages)
                 out += _judge_text(s, content, budgets, counter)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 import sys
@@ -42,7 +43,7 @@ def _ints(parser: argparse.ArgumentParser, name: str, value: str, minimum: int) 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.prefeval", description="PrefEval preference surfacing")
-    parser.add_argument("--data", type=Path, required=True, help="the PrefEval benchmark_dataset folder")
+    parser.add_argument("--data", type=Path, help="the PrefEval benchmark_dataset folder (required to run)")
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma list of explicit, implicit")
     parser.add_argument("--topics", default="", help="comma list of topics (default: every topic in --data)")
     parser.add_argument("--items", type=int, default=None, help="only the first N items of each topic")
@@ -52,7 +53,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--embedder", choices=EMBEDDERS, default="hashing", help="minilm needs the bench extra")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument("--stem", default=None, help="output file stem (default prefeval-<embedder>)")
+    parser.add_argument("--combine", type=Path, nargs="+", help="merge these result JSON files into --stem instead")
     args = parser.parse_args(argv)
+    if args.combine:
+        return args
+    if args.data is None:
+        parser.error("--data is required")
     args.kinds = _csv(args.kinds)
     args.modes = _csv(args.modes)
     for kind in args.kinds:
@@ -69,9 +75,64 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def command_of(config: dict[str, Any], folder: str) -> str:
+    """The command line that produces a run of ``config``."""
+    return (
+        f"python -m benchmarks.prefeval --data {folder} --kinds {','.join(config['kinds'])} "
+        f"--modes {','.join(config['modes'])} --fillers {','.join(map(str, config['fillers']))} "
+        f"--budgets {','.join(map(str, config['budgets']))} --embedder {config['embedder']}"
+        + (f" --items {config['items_per_topic']}" if config.get("items_per_topic") else "")
+    )
+
+
+def write_report(out: Path, stem: str, embedder: str, commands: Sequence[str], payload: dict[str, Any]) -> None:
+    """Write ``stem``.json / .md / .png for ``payload`` (its ``results`` rows) to ``out``."""
+    rows = payload["results"]
+    modes = [m for m in ALL_MODES if any(r["system"] == m for r in rows)]
+    budgets = sorted({int(r["budget"]) for r in rows})
+    path = write_json(out, f"{stem}.json", payload)
+    runs = "\n".join(f"    {c}" for c in commands)
+    (out / f"{stem}.md").write_text(
+        f"# PrefEval: preference surfaced ({embedder} embedder)\n\n{runs}\n\n"
+        f"Share of items whose preference message reached the context, by budget (tokens):\n\n"
+        f"{surfaced_table(rows, modes, budgets)}\n\n"
+        f"## Misses: why\n\nCounts per failure class; fill = mean tokens of the failing contexts by source "
+        f"(insight / message / card / summary); median rank and tokens needed = where the preference ranked in the "
+        f"full ranking.\n\n{failure_table(rows)}\n",
+        encoding="utf-8",
+    )
+    png = plot(rows, modes, out / f"{stem}.png", f"PrefEval: preference surfaced ({embedder})")
+    log(f"prefeval: wrote {path}, {stem}.md and {png.name}")
+
+
+def combine(paths: Sequence[Path], out: Path, stem: str) -> dict[str, Any]:
+    """Merge the results of several runs of one embedder (e.g. a grid run in parts) into one report."""
+    payloads = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    embedders = {p["config"]["embedder"] for p in payloads}
+    if len(embedders) != 1:
+        raise SystemExit(f"--combine needs runs of one embedder, got {sorted(embedders)}")
+    rows = [r for p in payloads for r in p["results"]]
+    payload = {
+        "benchmark": "prefeval",
+        "combined_from": [p.name for p in paths],
+        "configs": [p["config"] for p in payloads],
+        "data": [p["data"] for p in payloads],
+        "figures": [p["figures"] for p in payloads],
+        "failure_classes": list(FAILURE_CLASSES),
+        "failure_summary": failure_summary(rows),
+        "results": rows,
+        "environment": payloads[-1]["environment"],
+    }
+    commands = [p.get("command") or command_of(p["config"], p["data"]["folder"]) for p in payloads]
+    write_report(out, stem, embedders.pop(), commands, payload)
+    return payload
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the harness; returns the JSON payload it wrote."""
     args = parse(argv)
+    if args.combine:
+        return combine(args.combine, args.out, args.stem or "prefeval-combined")
     counter = default_counter()
     conversations = load_filler(args.data, counter)
     items = [item for kind in args.kinds for item in load_items(args.data, kind, args.topics, args.items)]
@@ -108,11 +169,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     rows = aggregate(outcomes)
-    table = surfaced_table(rows, args.modes, args.budgets)
-    failures = failure_table(rows)
-    print(table)
+    print(surfaced_table(rows, args.modes, args.budgets))
     print()
-    print(failures)
+    print(failure_table(rows))
     stem = args.stem or f"prefeval-{args.embedder}"
     payload = {
         "benchmark": "prefeval",
@@ -132,23 +191,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "results": rows,
         "environment": environment(),
     }
-    path = write_json(args.out, f"{stem}.json", payload)
-    command = (
-        f"python -m benchmarks.prefeval --data {args.data.name} --kinds {','.join(args.kinds)} "
-        f"--modes {','.join(args.modes)} --fillers {','.join(map(str, args.fillers))} "
-        f"--budgets {','.join(map(str, args.budgets))} --embedder {args.embedder}"
-        + (f" --items {args.items}" if args.items else "")
-    )
-    (args.out / f"{stem}.md").write_text(
-        f"# PrefEval: preference surfaced ({args.embedder} embedder)\n\n`{command}`\n\n"
-        f"Share of items whose preference message reached the context, by budget (tokens):\n\n{table}\n\n"
-        f"## Misses: why\n\nCounts per failure class; fill = mean tokens of the failing contexts by source "
-        f"(insight / message / card / summary); rank and tokens needed = where the preference ranked in the full "
-        f"ranking.\n\n{failures}\n",
-        encoding="utf-8",
-    )
-    png = plot(rows, args.modes, args.out / f"{stem}.png", f"PrefEval: preference surfaced ({args.embedder})")
-    log(f"prefeval: wrote {path}, {stem}.md and {png.name}")
+    payload["command"] = command_of(payload["config"], args.data.name)
+    write_report(args.out, stem, args.embedder, [payload["command"]], payload)
     return payload
 
 

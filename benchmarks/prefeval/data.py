@@ -191,8 +191,13 @@ def build_scenarios(
             turns = list(item.turns)
             for k, f in enumerate(filler):
                 turns.append(
-                    Turn(f"f{f.conversation}-{f.position}", f.role, f.content, f"filler-{f.conversation}",
-                         last + timedelta(minutes=1 + k))
+                    Turn(
+                        f"f{f.conversation}-{f.position}",
+                        f.role,
+                        f.content,
+                        f"filler-{f.conversation}",
+                        last + timedelta(minutes=1 + k),
+                    )
                 )
             out.append(Scenario(item, size, tuple(turns), sum(f.tokens for f in filler)))
     return out

@@ -15,12 +15,19 @@ from personal_core.context import CLOSE_TAG, OPEN_TAG, PREAMBLE
 from personal_core.embedding import Embedder
 from personal_core.tokens import TokenCounter
 
+from .._util import log
 from .data import Scenario
 from .outcome import Outcome, Ranked, classify, describe, fill_by_source, locate
 
 PERSONAL_MODES = ("default", "replay", "messages")
 #: Budget of the diagnostic context that ranks everything (to find where the preference ranked).
 FULL_BUDGET = 200_000
+
+
+def progress(label: str, done: int, total: int, started: float, every: int = 200) -> None:
+    """A progress line on stderr every ``every`` scenarios and at the end."""
+    if done % every == 0 or done == total:
+        log(f"prefeval: {label} {done}/{total} ({time.perf_counter() - started:.0f}s)")
 
 
 class ReplayReasoner:
@@ -83,19 +90,16 @@ def judge_personal(
     """Ask the question at every budget; on a miss, rank everything once to say why."""
     item, uid = scenario.item, scenario.user_id
     targets = set(item.targets)
-    meta = {"key": item.key, "kind": item.kind, "topic": item.topic, "filler": scenario.filler_tokens}
+    meta: dict[str, Any] = {"key": item.key, "kind": item.kind, "topic": item.topic, "filler": scenario.filler_tokens}
     learned: bool | None = None
     if mode != "messages":
-        learned = any(
-            ins.valid_to is None and targets & set(ins.evidence) for ins in modeler.user_model(uid).insights
-        )
+        learned = any(ins.valid_to is None and targets & set(ins.evidence) for ins in modeler.user_model(uid).insights)
     full: list[Ranked] | None = None
     out = []
     for budget in budgets:
         ctx = modeler.context(uid, item.question, max_tokens=budget)
         hit = [i for i in ctx.items if targets & ({i.id, *i.evidence} if i.source == "message" else set(i.evidence))]
-        outcome = Outcome(mode, budget=budget, surfaced=bool(hit), tokens=ctx.tokens, learned=learned,
-                          **meta)
+        outcome = Outcome(mode, budget=budget, surfaced=bool(hit), tokens=ctx.tokens, learned=learned, **meta)
         if hit:
             outcome.via = hit[0].source
         else:
@@ -125,22 +129,23 @@ def run_personal(
     elif mode == "replay":
         modeler = UserModeler(store, reasoner=replay, embedder=embedder, token_counter=counter, background=False)
     elif mode == "messages":
-        modeler = UserModeler(store, reasoner=NoReasoner(), embedder=embedder, token_counter=counter,
-                              background=False)
+        modeler = UserModeler(store, reasoner=NoReasoner(), embedder=embedder, token_counter=counter, background=False)
     else:
         raise ValueError(f"unknown Personal mode {mode!r}")
     frame = _frame(counter)
     outcomes: list[Outcome] = []
     with modeler:
         started = time.perf_counter()
-        for scenario in scenarios:
+        for n, scenario in enumerate(scenarios, start=1):
             if replay is not None:
                 replay.expect(scenario)
             _observe(modeler, scenario)
+            progress(f"{mode} observe", n, len(scenarios), started)
         ingest_s = time.perf_counter() - started
         started = time.perf_counter()
-        for scenario in scenarios:
+        for n, scenario in enumerate(scenarios, start=1):
             outcomes += judge_personal(mode, modeler, scenario, budgets, frame)
+            progress(f"{mode} context", n, len(scenarios), started)
         query_s = time.perf_counter() - started
         stats = modeler.stats()
     figures = {

@@ -30,7 +30,9 @@ def aggregate(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
         learned = [o.learned for o in group if o.learned is not None]
         needed = [o.needed for o in misses if o.needed is not None]
         ranks = [o.rank for o in misses if o.rank is not None]
-        fill = {src: round(statistics.fmean(o.fill.get(src, 0) for o in misses), 1) for src in SOURCES} if misses else {}
+        fill = (
+            {src: round(statistics.fmean(o.fill.get(src, 0) for o in misses), 1) for src in SOURCES} if misses else {}
+        )
         examples: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for o in misses:
             if o.failure and len(examples[o.failure]) < EXAMPLES_PER_CLASS:
