@@ -98,7 +98,8 @@ def write_report(out: Path, stem: str, embedder: str, commands: Sequence[str], p
         f"{surfaced_table(rows, modes, budgets)}\n\n"
         f"## Misses: why\n\nCounts per failure class; fill = mean tokens of the failing contexts by source "
         f"(insight / message / card / summary); median rank and tokens needed = where the preference ranked in the "
-        f"full ranking.\n\n{failure_table(rows)}\n",
+        f"full ranking; rag had it = misses that plain cosine RAG (`rag`) surfaced for the same item, filler and "
+        f"budget.\n\n{failure_table(rows)}\n",
         encoding="utf-8",
     )
     png = plot(rows, modes, out / f"{stem}.png", f"PrefEval: preference surfaced ({embedder})")

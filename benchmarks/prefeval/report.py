@@ -24,6 +24,8 @@ def aggregate(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
     cells: dict[tuple[str, str, int, int], list[Outcome]] = defaultdict(list)
     for o in outcomes:
         cells[_cell_key(o)].append(o)
+    # Did plain cosine RAG surface it for the same item, filler and budget? (Says "the ranker lost it".)
+    rag = {(o.key, o.filler, o.budget): o.surfaced for o in outcomes if o.system == "rag"}
     rows = []
     for (system, kind, filler, budget), group in cells.items():
         misses = [o for o in group if not o.surfaced]
@@ -49,6 +51,9 @@ def aggregate(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
                 "via": dict(Counter(o.via for o in group if o.via)),
                 "learned": round(sum(learned) / len(learned), 4) if learned else None,
                 "misses": len(misses),
+                "misses_rag_surfaced": sum(rag.get((o.key, o.filler, o.budget), False) for o in misses)
+                if rag
+                else None,
                 "failures": dict(Counter(o.failure for o in misses if o.failure)),
                 "miss_fill_tokens": fill,
                 "miss_median_rank": statistics.median(ranks) if ranks else None,
@@ -96,6 +101,7 @@ def failure_table(rows: Sequence[dict[str, Any]]) -> str:
                 " / ".join(f"{fill.get(s, 0):.0f}" for s in SOURCES),
                 r["miss_median_rank"] if r["miss_median_rank"] is not None else "-",
                 r["miss_median_needed"] if r["miss_median_needed"] is not None else "-",
+                r.get("misses_rag_surfaced") if r.get("misses_rag_surfaced") is not None else "-",
             ]
         )
     headers = [
@@ -109,6 +115,7 @@ def failure_table(rows: Sequence[dict[str, Any]]) -> str:
         "fill ins/msg/card/sum",
         "median rank",
         "median tok needed",
+        "rag had it",
     ]
     return markdown_table(headers, out)
 

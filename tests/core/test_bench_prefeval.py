@@ -99,6 +99,7 @@ def test_harness_on_generated_data(tmp_path: Path) -> None:
     for (system, kind, _, budget), r in cells.items():
         assert r["items"] == 2 and 0.0 <= r["surfaced"] <= 1.0
         assert sum(r["failures"].values()) == r["misses"], f"every miss of {system} classified"
+        assert r["misses_rag_surfaced"] is not None and r["misses_rag_surfaced"] <= r["misses"]
         if system not in ("llamaindex",):
             assert r["context_tokens"] <= budget
         if system == "replay":  # the recorded reasoner wrote the preference down: it must reach the context
