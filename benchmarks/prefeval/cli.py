@@ -107,12 +107,15 @@ def write_report(out: Path, stem: str, embedder: str, commands: Sequence[str], p
 
 
 def combine(paths: Sequence[Path], out: Path, stem: str) -> dict[str, Any]:
-    """Merge the results of several runs of one embedder (e.g. a grid run in parts) into one report."""
+    """Merge the results of several runs of one embedder (e.g. a grid run in parts) into one report; a cell present
+    in several files is taken from the last."""
     payloads = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
     embedders = {p["config"]["embedder"] for p in payloads}
     if len(embedders) != 1:
         raise SystemExit(f"--combine needs runs of one embedder, got {sorted(embedders)}")
-    rows = [r for p in payloads for r in p["results"]]
+    # A later file's cell (mode x kind x filler x budget) replaces an earlier one's (e.g. a rerun on more items).
+    cells = {(r["system"], r["kind"], r["filler"], r["budget"]): r for p in payloads for r in p["results"]}
+    rows = list(cells.values())
     payload = {
         "benchmark": "prefeval",
         "combined_from": [p.name for p in paths],
@@ -174,17 +177,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print()
     print(failure_table(rows))
     stem = args.stem or f"prefeval-{args.embedder}"
-    payload = {
+    config: dict[str, Any] = {
+        "kinds": args.kinds,
+        "modes": args.modes,
+        "fillers": args.fillers,
+        "budgets": args.budgets,
+        "embedder": args.embedder,
+        "items_per_topic": args.items,
+        "targets": {"explicit": "pref", "implicit": "choice-selection, choice-ack"},
+    }
+    command = command_of(config, args.data.name)
+    payload: dict[str, Any] = {
         "benchmark": "prefeval",
-        "config": {
-            "kinds": args.kinds,
-            "modes": args.modes,
-            "fillers": args.fillers,
-            "budgets": args.budgets,
-            "embedder": args.embedder,
-            "items_per_topic": args.items,
-            "targets": {"explicit": "pref", "implicit": "choice-selection, choice-ack"},
-        },
+        "command": command,
+        "config": config,
         "data": data,
         "figures": figures,
         "failure_classes": list(FAILURE_CLASSES),
@@ -192,8 +198,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "results": rows,
         "environment": environment(),
     }
-    payload["command"] = command_of(payload["config"], args.data.name)
-    write_report(args.out, stem, args.embedder, [payload["command"]], payload)
+    write_report(args.out, stem, args.embedder, [command], payload)
     return payload
 
 
