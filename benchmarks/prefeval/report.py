@@ -162,9 +162,13 @@ def plot(rows: Sequence[dict[str, Any]], systems: Sequence[str], out: Path, titl
                 axis.set_ylabel("preference surfaced")
             if i == len(kinds) - 1:
                 axis.set_xlabel("context budget, tokens")
-    axes[0][-1].legend(fontsize=7)
+    labelled: dict[str, Any] = {}
+    for axis in axes.flat:
+        for handle, label in zip(*axis.get_legend_handles_labels(), strict=True):
+            labelled.setdefault(label, handle)
+    figure.legend(list(labelled.values()), list(labelled), loc="lower center", ncol=len(labelled), fontsize=8)
     figure.suptitle(title)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.06, 1, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=110)
     plt.close(figure)
