@@ -10,25 +10,18 @@ See ``docs/architecture.md`` for the layers and the observe / context flows.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from . import prompts
-from .backend import Backend
-from .cache import UserCache
 from .candidates import SearchHit, build_context, search
 from .context import PackingPolicy
-from .deriver import Deriver
 from .embedding import Embedder, resolve_embedder
 from .erasure import forget_user
 from .errors import ClosedError, ConfigurationError, InvalidInputError
-from .heuristic import HeuristicReasoner
-from .ingest import Ingest
 from .inputs import (
     MessageLike,
     check_kind,
@@ -40,8 +33,7 @@ from .inputs import (
     check_text,
     coerce_messages,
 )
-from .journal import Flusher, Journal
-from .llm import CallInfo, ChatMessages, LLMCallable, acall_llm, call_llm, calling
+from .llm import CallInfo, ChatMessages, LLMCallable, call_llm, calling
 from .model import (
     Insight,
     InsightKind,
@@ -53,12 +45,12 @@ from .model import (
     validate_session_id,
     validate_user_id,
 )
-from .queue import DeriveQueue
+from .modeler_async import AsyncTwins
 from .reasoner import LLMReasoner
-from .reembed import Progress, ReembedReport, reembed_store
+from .reembed import Progress, ReembedReport, reembed_closed_store
+from .services import Internals, build_services, choose_reasoner
 from .settings import DEFAULT_MAX_TOKENS, Settings
 from .stats import build_stats
-from .store import ChromaStore
 from .text import normalise
 from .tokens import TokenCounter, resolve_counter
 from .update import NewInsight, Reasoner
@@ -66,20 +58,7 @@ from .update import NewInsight, Reasoner
 __all__ = ["Internals", "Reasoner", "SearchHit", "UserModeler"]
 
 
-@dataclass(frozen=True)
-class Internals:
-    """The services behind a :class:`UserModeler`, for tests, benchmarks and tools. Not a stable API."""
-
-    store: ChromaStore
-    journal: Journal
-    queue: DeriveQueue
-    flusher: Flusher
-    cache: UserCache
-    ingest: Ingest
-    deriver: Deriver | None
-
-
-class UserModeler:
+class UserModeler(AsyncTwins):
     """Builds, stores and serves a theory-of-mind model of each user.
 
     Args:
@@ -160,55 +139,15 @@ class UserModeler:
             backoff_base=backoff_base,
             background=background,
         )
-        self.reasoner: Reasoner | LLMReasoner = _choose_reasoner(llm, reasoner, self.settings.llm_timeout)
+        self.reasoner: Reasoner | LLMReasoner = choose_reasoner(llm, reasoner, self.settings.llm_timeout)
         self.counter: TokenCounter = resolve_counter(token_counter)
         self._closed = False
-        backend = Backend.open(
-            path,
-            client=client,
-            namespace=namespace,
-            embedder=embedder,
-            shards=self.settings.shards,
-            journal_path=self.settings.journal_path,
-            flush_interval=self.settings.flush_interval,
+        self.internals = build_services(
+            path, client=client, embedder=embedder, settings=self.settings, reasoner=self.reasoner, counter=self.counter
         )
-        self._backend = backend
-        self.embedder: Embedder = backend.embedder
-        cache = UserCache(
-            backend.store,
-            backend.journal,
-            dimension=self.embedder.dimension,
-            capacity=self.settings.cache_users,
-            refresh_after=self.settings.refresh_after,
-        )
-        llm_reasoner = self.reasoner if isinstance(self.reasoner, LLMReasoner) else None  # chosen once, here
-        ingest = Ingest(
-            journal=backend.journal,
-            queue=backend.queue,
-            cache=cache,
-            embedder=self.embedder,
-            counter=self.counter,
-            inline=None if llm_reasoner is not None else self.reasoner,  # type: ignore[arg-type]
-            fresh_profile=self.settings.refresh_after is not None,
-        )
-        deriver = None
-        if llm_reasoner is not None:
-            deriver = Deriver(
-                backend.queue,
-                llm_reasoner,
-                self.counter,
-                cache=cache,
-                ingest=ingest,
-                embedder=self.embedder,
-                settings=self.settings.deriver,
-                inline=self.settings.inline,
-                background=self.settings.background,
-            )
-            deriver.start_background()
-        self.internals = Internals(
-            backend.store, backend.journal, backend.queue, backend.flusher, cache, ingest, deriver
-        )
-        self._cache, self._ingest, self._deriver = cache, ingest, deriver
+        self.embedder: Embedder = self.internals.backend.embedder
+        self._backend, self._cache = self.internals.backend, self.internals.cache
+        self._ingest, self._deriver = self.internals.ingest, self.internals.deriver
 
     @property
     def default_max_tokens(self) -> int:
@@ -341,19 +280,11 @@ class UserModeler:
     def forget(self, user_id: str) -> None:
         """Erase everything of ``user_id``: memory, journal, derivation queue and Chroma, and on disk.
 
-        Embedded store (a path): on return no file under the store path holds the user's texts, user id or
-        vectors (checked by scanning every file in ``tests/reliability/test_erasure.py``): the user's shard
-        collection is rebuilt without them, Chroma's SQLite file is VACUUMed after merging its full-text index,
-        the old HNSW segment folder is removed, the never-used capacity of the HNSW files is zeroed (here and
-        again on :meth:`close`), and the journal is VACUUMed. Cost: re-indexing the shard (1.2 s for 2,000
-        records, 15 s for 20,000 here; ``benchmarks/erasure.py``); this store's other work waits meanwhile.
-
-        Server mode (``client=``): the records are deleted through Chroma's API and vanish from every read, and
-        this process's journal is scrubbed, but the server's files keep traces until its operator scrubs them;
-        see ``docs/privacy.md``. Files outside the store (logs, backups, copies from :meth:`export`) are yours.
-
-        Raises :class:`~personal_core.errors.StoreError` if the on-disk scrub failed after the user was already
-        deleted from every read: call ``forget`` again to finish it.
+        Embedded store: on return no file under the store path holds the user's texts, id or vectors (the shard is
+        rebuilt without them, SQLite vacuumed, HNSW leftovers zeroed; ~1 s per 2,000 records in the shard). Server
+        mode: deleted through Chroma's API and this process's journal; the server's files are the operator's to
+        scrub (``docs/privacy.md``). Raises :class:`~personal_core.errors.StoreError` (or a subclass) if the scrub
+        failed after the user was deleted from every read: call ``forget`` again to finish it.
         """
         uid = validate_user_id(user_id)
         self._check_open()
@@ -560,14 +491,9 @@ class UserModeler:
         journal_path = self.settings.journal_path or (None if store.path is None else self._backend.journal.file)
         options = dict(self._opened_with)
         self.close()
-        target = ChromaStore(options["path"], client=options["client"], namespace=self.settings.namespace)
-        journal = Journal(journal_path) if journal_path is not None else None
-        try:
-            report = reembed_store(target, journal, new, batch=batch, progress=progress)
-        finally:
-            if journal is not None:
-                journal.close()
-            target.close()
+        report = reembed_closed_store(
+            options["path"], options["client"], self.settings.namespace, journal_path, new, batch, progress
+        )
         self.__init__(**options, embedder=new)  # type: ignore[misc]
         return report
 
@@ -586,177 +512,6 @@ class UserModeler:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # ----------------------------------------------------------------- async twins
-    async def aobserve(
-        self, user_id: str, messages: MessageLike | Sequence[MessageLike], session_id: str | None = None
-    ) -> list[Message]:
-        """Async :meth:`observe`. With an async LLM, derivation runs as a task in the running event loop."""
-        uid = validate_user_id(user_id)
-        self._check_open()
-        coerced = coerce_messages(uid, messages, session_id)
-        new = await asyncio.to_thread(self._ingest.store_messages, uid, coerced.messages, coerced.derived_ids)
-        if self._deriver is not None and new:
-            await self._deriver.aafter_observe(uid)
-        return new
-
-    async def adelete_session(self, user_id: str, session_id: str, *, keep_model: bool = False) -> int:
-        """Async :meth:`delete_session`."""
-        return await asyncio.to_thread(self.delete_session, user_id, session_id, keep_model=keep_model)
-
-    async def adelete_messages(self, user_id: str, message_ids: Collection[str], *, keep_model: bool = False) -> int:
-        """Async :meth:`delete_messages`."""
-        return await asyncio.to_thread(self.delete_messages, user_id, message_ids, keep_model=keep_model)
-
-    async def aadd_insight(
-        self,
-        user_id: str,
-        text: str,
-        kind: InsightKind | str = InsightKind.FACT,
-        *,
-        confidence: float = 0.9,
-        level: InsightLevel | str = InsightLevel.EXPLICIT,
-        evidence: Sequence[str] = (),
-    ) -> Insight:
-        """Async :meth:`add_insight`."""
-        return await asyncio.to_thread(
-            self.add_insight, user_id, text, kind, confidence=confidence, level=level, evidence=evidence
-        )
-
-    async def aretract(self, user_id: str, insight_id: str, reason: str | None = None) -> Insight:
-        """Async :meth:`retract`."""
-        return await asyncio.to_thread(self.retract, user_id, insight_id, reason)
-
-    async def acorrect(
-        self,
-        user_id: str,
-        insight_id: str,
-        text: str,
-        *,
-        kind: InsightKind | str | None = None,
-        confidence: float | None = None,
-    ) -> Insight:
-        """Async :meth:`correct`."""
-        return await asyncio.to_thread(self.correct, user_id, insight_id, text, kind=kind, confidence=confidence)
-
-    async def aset_card(self, user_id: str, lines: Sequence[str]) -> list[str]:
-        """Async :meth:`set_card`."""
-        return await asyncio.to_thread(self.set_card, user_id, lines)
-
-    async def aforget(self, user_id: str) -> None:
-        """Async :meth:`forget`."""
-        await asyncio.to_thread(self.forget, user_id)
-
-    async def acontext(
-        self,
-        user_id: str,
-        query: str = "",
-        max_tokens: int | None = None,
-        *,
-        include_superseded: bool = False,
-        include_messages: bool = True,
-        exclude_message_ids: Collection[str] = (),
-        exclude_sessions: Collection[str] = (),
-    ) -> UserContext:
-        """Async :meth:`context`."""
-        return await asyncio.to_thread(
-            self.context,
-            user_id,
-            query,
-            max_tokens,
-            include_superseded=include_superseded,
-            include_messages=include_messages,
-            exclude_message_ids=exclude_message_ids,
-            exclude_sessions=exclude_sessions,
-        )
-
-    async def asearch(
-        self,
-        user_id: str,
-        query: str,
-        k: int = 10,
-        *,
-        kinds: Sequence[InsightKind | str] | None = None,
-        include_superseded: bool = False,
-    ) -> list[SearchHit]:
-        """Async :meth:`search`."""
-        return await asyncio.to_thread(
-            self.search, user_id, query, k, kinds=kinds, include_superseded=include_superseded
-        )
-
-    async def auser_model(self, user_id: str) -> UserModel:
-        """Async :meth:`user_model`."""
-        return await asyncio.to_thread(self.user_model, user_id)
-
-    async def amessages(self, user_id: str, session_id: str | None = None, limit: int | None = None) -> list[Message]:
-        """Async :meth:`messages`."""
-        return await asyncio.to_thread(self.messages, user_id, session_id, limit)
-
-    async def aexport(self, user_id: str) -> dict[str, Any]:
-        """Async :meth:`export`."""
-        return await asyncio.to_thread(self.export, user_id)
-
-    async def astats(self, user_id: str | None = None) -> dict[str, Any]:
-        """Async :meth:`stats`."""
-        return await asyncio.to_thread(self.stats, user_id)
-
-    async def aask(self, user_id: str, question: str, *, max_tokens: int | None = None) -> str:
-        """Async :meth:`ask` (an async LLM is awaited in the running loop)."""
-        llm, prompt, timeout = await asyncio.to_thread(self._ask_prompt, user_id, question, max_tokens)
-        with calling(CallInfo.of("ask", user_id=user_id)):
-            return await acall_llm(llm, prompt, timeout)
-
-    async def aflush(self, user_id: str | None = None) -> None:
-        """Async :meth:`flush` (an async LLM is awaited in the running loop)."""
-        uid = validate_user_id(user_id) if user_id is not None else None
-        self._check_open()
-        if self._deriver is not None:
-            await self._deriver.aflush_quietly(uid)
-        await asyncio.to_thread(self._backend.flush_quietly)
-
-    async def aflush_writes(self) -> None:
-        """Async :meth:`flush_writes`."""
-        await asyncio.to_thread(self.flush_writes)
-
-    async def areembed(self, embedder: Any, *, batch: int = 256, progress: Progress | None = None) -> ReembedReport:
-        """Async :meth:`reembed`."""
-        return await asyncio.to_thread(self.reembed, embedder, batch=batch, progress=progress)
-
-    async def aretry_quarantined(self, user_id: str | None = None) -> int:
-        """Async :meth:`retry_quarantined`."""
-        return await asyncio.to_thread(self.retry_quarantined, user_id)
-
-    async def auser_ids(self) -> list[str]:
-        """Async :meth:`user_ids`."""
-        return await asyncio.to_thread(self.user_ids)
-
-    async def aretry_failed(self, user_id: str | None = None) -> int:
-        """Async :meth:`retry_failed`."""
-        return await asyncio.to_thread(self.retry_failed, user_id)
-
-    async def aclose(self) -> None:
-        """Async :meth:`close` (also ends the async deriver task)."""
-        if self._deriver is not None and not self._closed:
-            await self._deriver.aclose()
-        await asyncio.to_thread(self.close)
-
-    async def __aenter__(self) -> UserModeler:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-
-def _choose_reasoner(llm: Any | None, reasoner: Any | None, timeout: float) -> Reasoner | LLMReasoner:
-    """The reasoner for ``llm=`` / ``reasoner=`` (the offline heuristic one when neither is given)."""
-    if llm is not None and reasoner is not None:
-        raise InvalidInputError("pass llm= or reasoner=, not both")
-    if llm is not None:
-        return LLMReasoner(llm, timeout=timeout)
-    chosen = reasoner if reasoner is not None else HeuristicReasoner()
-    if not isinstance(chosen, (LLMReasoner, Reasoner)):
-        raise InvalidInputError("reasoner must be an LLMReasoner or have a derive(messages) -> ModelUpdate method")
-    return chosen
 
 
 def _rounded(data: dict[str, Any]) -> dict[str, Any]:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -147,3 +149,23 @@ def _clean_up(store: ChromaStore) -> None:
         if generation is not None and generation != store.generation:
             store.drop_collection(name)
     store.drop_collection(f"{store.namespace}-{REEMBED_MARKER}")
+
+
+def reembed_closed_store(
+    path: str | os.PathLike[str] | None,
+    client: Any | None,
+    namespace: str,
+    journal_path: Path | None,
+    new_embedder: Any,
+    batch: int = 256,
+    progress: Progress | None = None,
+) -> ReembedReport:
+    """:func:`reembed_store` on a store no modeler has open (its journal, if any, is flushed first)."""
+    store = ChromaStore(path, client=client, namespace=namespace)
+    journal = Journal(journal_path) if journal_path is not None else None
+    try:
+        return reembed_store(store, journal, new_embedder, batch=batch, progress=progress)
+    finally:
+        if journal is not None:
+            journal.close()
+        store.close()
