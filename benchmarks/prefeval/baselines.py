@@ -33,7 +33,7 @@ from personal_core.context import CLOSE_TAG, OPEN_TAG, PREAMBLE, SECTION_TITLES,
 from personal_core.embedding import Embedder
 from personal_core.tokens import TokenCounter
 
-from ..scale import chroma_settings, langchain_embeddings, llamaindex_embedding
+from ..scale.systems import chroma_settings, langchain_embeddings, llamaindex_embedding
 from .data import Scenario
 from .outcome import NOT_RANKED, NOT_RETURNED, Outcome, Ranked, judge_ranked
 
