@@ -145,6 +145,8 @@ def to_core(message: ChatMessage, new_id: str) -> dict[str, Any] | None:
         "role": core_role(message.role),
         "content": text,
         "metadata": {META_KEY: meta},
+        # tool results and tool-call placeholders are session history only: never quoted back or learnt from
+        "history_only": placeholder or message.role == MessageRole.TOOL,
     }
 
 

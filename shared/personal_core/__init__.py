@@ -14,6 +14,7 @@ between releases. ``docs/architecture.md`` maps the layers behind the facade.
 """
 
 from .candidates import SearchHit
+from .chroma_client import http_client
 from .context import CLOSE_TAG, OPEN_TAG, PackingPolicy
 from .embedding import CallableEmbedder, Embedder, HashingEmbedder, from_chroma_embedding_function
 from .errors import (
@@ -48,7 +49,6 @@ from .model import (
 )
 from .modeler import UserModeler
 from .reasoner import LLMReasoner
-from .store import http_client
 from .tokens import EstimateCounter, TiktokenCounter, TokenCounter, default_counter
 from .update import ModelUpdate, NewInsight, Reasoner, Supersession
 

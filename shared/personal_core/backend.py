@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .chroma_client import personal_home
 from .embedding import Embedder, choose_embedder
 from .journal import JOURNAL_FILE, ClientJournals, Flusher, Journal
 from .queue import DeriveQueue
-from .store import ChromaStore, personal_home
+from .store import ChromaStore
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from .chroma_client import CHROMA_DEFAULT_EMBEDDER, chroma_default_embedding_function
 from .errors import ConfigurationError, EmbedderError, EmbedderMismatchError, InvalidInputError
-from .store import CHROMA_DEFAULT_EMBEDDER, chroma_default_embedding_function
 from .text import terms
 
 logger = logging.getLogger(__name__)

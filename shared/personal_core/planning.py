@@ -392,9 +392,11 @@ def profile_record(state: UserState, profile: Profile) -> Record:
 
 
 def _profile_vector(user_id: str, dimension: int) -> npt.NDArray[np.float32]:
-    seed = int.from_bytes(hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).digest()[:8], "big")
-    vector: npt.NDArray[np.float32] = np.random.default_rng(seed).standard_normal(dimension).astype(np.float32)
-    vector /= np.float32(np.linalg.norm(vector))
+    """A one-hot unit vector picked by a hash of the user id (exactly unit length in float32, so Chroma's
+    cosine space stores it as given)."""
+    digest = hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).digest()
+    vector = np.zeros(dimension, dtype=np.float32)
+    vector[int.from_bytes(digest[:8], "big") % dimension] = 1.0
     return vector
 
 

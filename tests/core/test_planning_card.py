@@ -135,7 +135,7 @@ def test_a_retracted_insight_is_not_derived_again_from_the_same_message() -> Non
     state.apply(records)
     porto = next(i for i in state.insights.values() if i.text == "Lives in Porto")
     assert "Lives in Porto" in state.profile.card
-    records, _ = plan_retract(state, porto.id, "I never lived there", now=NOW, embed=EMB.embed_documents)
+    records, _ = plan_retract(state, porto.id, "I never lived there", now=NOW)
     state.apply(records)
     assert "Lives in Porto" not in state.profile.card
     records, report = plan_update(state, update, [said], now=NOW, embed=EMB.embed_documents)
@@ -161,7 +161,7 @@ def test_a_person_may_add_a_retracted_insight_back() -> None:
     records, _ = plan_update(state, update, [said], now=NOW, embed=EMB.embed_documents)
     state.apply(records)
     (porto,) = state.insights
-    records, _ = plan_retract(state, porto, now=NOW, embed=EMB.embed_documents)
+    records, _ = plan_retract(state, porto, now=NOW)
     state.apply(records)
     records, report = plan_update(state, update, [said], now=NOW, embed=EMB.embed_documents, refuse_retracted=False)
     state.apply(records)

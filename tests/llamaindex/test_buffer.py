@@ -225,6 +225,10 @@ def test_tool_calls_and_tool_results_round_trip(modeler: UserModeler) -> None:
     assert sent[-2].additional_kwargs == {"tool_call_id": "c1"}
     counter = modeler.counter
     assert memory.count_tokens(history[1]) == counter.count(history[1].blocks[0].model_dump_json())
+    # tool plumbing is session history only: never quoted in a context, never learnt from
+    assert [m.history_only for m in stored] == [False, True, True, False]
+    quoted = modeler.context("ann", "weather Porto sunny tool call", max_tokens=2000).items
+    assert not {i.id for i in quoted if i.source == "message"} & {stored[1].id, stored[2].id}
 
 
 def test_media_only_messages_keep_a_placeholder(modeler: UserModeler) -> None:

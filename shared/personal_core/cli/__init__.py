@@ -30,8 +30,8 @@ from collections.abc import Callable
 from typing import TextIO
 
 from .. import __version__
+from ..chroma_client import default_path
 from ..errors import PersonalError
-from ..store import default_path
 from .commands import (
     cmd_card,
     cmd_context,

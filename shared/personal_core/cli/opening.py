@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..chroma_client import CHROMA_DEFAULT_EMBEDDER, chroma_default_embedding_function, default_path, http_client
 from ..embedding import (
     Embedder,
     HashingEmbedder,
@@ -29,13 +30,7 @@ from ..embedding import (
 from ..errors import InvalidInputError, PersonalError, StoreError, StoreLockedError
 from ..locks import holder_pid
 from ..modeler import UserModeler
-from ..store import (
-    CHROMA_DEFAULT_EMBEDDER,
-    chroma_default_embedding_function,
-    default_path,
-    http_client,
-    read_pin,
-)
+from ..store import read_pin
 from ..store_guards import LOCK_FILE
 
 EMBEDDER_HELP = (
