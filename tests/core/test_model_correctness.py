@@ -110,6 +110,11 @@ def test_saying_the_same_thing_again_reinforces_instead_of_duplicating(modeler: 
     _sessions(modeler, "I live in Porto.", "I live in Porto, by the way.")
     (porto,) = [i for i in modeler.user_model("ann").insights if i.text == "Lives in Porto"]
     assert porto.is_current and porto.times_seen == 2
+    modeler.add_insight("ann", "Likes green tea", "preference", confidence=0.8)
+    tea = modeler.add_insight("ann", "Likes green tea", "preference", confidence=0.8)  # reinforced: 0.8 + 0.2/4
+    assert tea.confidence != 0.85  # 0.8500000000000001 inside ...
+    exported = next(i for i in modeler.export("ann")["insights"] if i["text"] == "Likes green tea")
+    assert exported["confidence"] == 0.85  # ... but export shows it rounded
 
 
 # ------------------------------------------------------------------ corrections by a person
