@@ -58,6 +58,11 @@ class UserState:
     #: vectors of messages not in the index (system / history-only, or waiting for a rebuild of the index)
     _side_vectors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict, repr=False)
     _newest: float | None = field(default=0.0, repr=False)  # newest message time; None: recompute
+    _newest_insight: float | None = field(default=0.0, repr=False)  # newest insight update; None: recompute
+    _current: set[str] = field(default_factory=set, repr=False)  # ids of current insights
+    _unretracted: set[str] = field(default_factory=set, repr=False)  # ids of insights not retracted
+    _insight_seq: dict[str, int] = field(default_factory=dict, repr=False)  # position in ``insights``' order
+    _next_insight_seq: int = field(default=0, repr=False)
     _links: dict[tuple[str, bool], tuple[tuple[int, int], tuple[IntArray, IntArray]]] = field(
         default_factory=dict, repr=False
     )
@@ -94,8 +99,13 @@ class UserState:
                     self._side_vectors[message_id] = record.embedding
             elif record.type == INS:
                 insight = record_to_insight(record)
+                if insight.id not in self.insights:
+                    self._insight_seq[insight.id] = self._next_insight_seq
+                    self._next_insight_seq += 1
+                self._forget_insight(insight.id)
                 self.insights[insight.id] = insight
                 self.insight_vectors[insight.id] = record.embedding
+                self._track_insight(insight)
                 self.insights_version += 1
             elif record.type == USR:
                 self.profile = record_to_profile(record)
@@ -117,11 +127,31 @@ class UserState:
                     if self._newest is not None and gone.message.created_at.timestamp() >= self._newest:
                         self._newest = None
                 self._forget_vector(gone_id)
-            if self.insights.pop(record_id, None) is not None:
+            if record_id in self.insights:
+                self._forget_insight(record_id)
+                del self.insights[record_id]
+                self._insight_seq.pop(record_id, None)
                 self.insight_vectors.pop(record_id, None)
                 self.insights_version += 1
         index.compact()
         self.version += 1
+
+    def _track_insight(self, insight: Insight) -> None:
+        if insight.is_current:
+            self._current.add(insight.id)
+        if insight.retracted_at is None:
+            self._unretracted.add(insight.id)
+        if self._newest_insight is not None:
+            self._newest_insight = max(self._newest_insight, insight.updated_at.timestamp())
+
+    def _forget_insight(self, insight_id: str) -> None:
+        old = self.insights.get(insight_id)
+        if old is None:
+            return
+        self._current.discard(insight_id)
+        self._unretracted.discard(insight_id)
+        if self._newest_insight is not None and old.updated_at.timestamp() >= self._newest_insight:
+            self._newest_insight = None
 
     def _forget_vector(self, message_id: str) -> None:
         """Drop a message's vector: its index row dies (or, when the index is stale, its waiting vector goes)."""
@@ -147,6 +177,10 @@ class UserState:
         self.has_profile = False
         self.message_index.clear()
         self._newest = 0.0
+        self._newest_insight = 0.0
+        self._current.clear()
+        self._unretracted.clear()
+        self._insight_seq.clear()
         for holder in (
             self.insights,
             self.insight_vectors,
@@ -168,7 +202,8 @@ class UserState:
         """Evidence of current insights by normalised text (card entries borrow it); cached per version."""
         cached = self._memo.get("card_evidence")
         if cached is None or cached[0] != self.insights_version:
-            value = {normalise(i.text): tuple(i.evidence) for i in self.insights.values() if i.is_current}
+            current = [self.insights[x] for x in sorted(self._current, key=self._insight_seq.__getitem__)]
+            value = {normalise(i.text): tuple(i.evidence) for i in current}
             cached = (self.insights_version, value)
             self._memo["card_evidence"] = cached
         return cached[1]
@@ -198,7 +233,9 @@ class UserState:
 
     def _newest_insight_time(self) -> float:
         """Recency of insights is relative to the newest insight (deterministic, independent of the clock)."""
-        return max((i.updated_at.timestamp() for i in self.insights.values()), default=0.0)
+        if self._newest_insight is None:  # the newest insight was rewritten or deleted
+            self._newest_insight = max((i.updated_at.timestamp() for i in self.insights.values()), default=0.0)
+        return self._newest_insight
 
     def _newest_message_time(self) -> float:
         if self._newest is None:  # the newest message was deleted or rewritten
@@ -212,7 +249,7 @@ class UserState:
         if cached is not None and cached[0] == self.insights_version:
             return cached[1], cached[2]
         chosen = sorted(
-            (i for i in self.insights.values() if i.is_current or (include_superseded and i.retracted_at is None)),
+            (self.insights[x] for x in (self._unretracted if include_superseded else self._current)),
             key=lambda i: (i.created_at, i.id),
         )
         now = self._newest_insight_time()

@@ -9,13 +9,20 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from personal_core import HashingEmbedder, Message, ModelUpdate, Role
+from personal_core import HashingEmbedder, Insight, InsightKind, Message, ModelUpdate, Role
 from personal_core.index import MessageIndex, build_message_corpus
 from personal_core.planning import plan_update
 from personal_core.ranking import Corpus, LexicalIndex, borrow_evidence, order, relevance
-from personal_core.records import Record, StoredMessage, message_record_id, message_to_record, record_to_message
+from personal_core.records import (
+    Record,
+    StoredMessage,
+    insight_to_record,
+    message_record_id,
+    message_to_record,
+    record_to_message,
+)
 from personal_core.state import UserState
-from personal_core.text import terms
+from personal_core.text import normalise, terms
 
 EMB = HashingEmbedder(dimension=32)
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -169,3 +176,53 @@ def test_matrix_grows_without_losing_rows() -> None:
     assert corpus.matrix.shape == (300, EMB.dimension) and corpus.matrix.flags.c_contiguous
     assert np.array_equal(corpus.matrix, np.stack([r.embedding for r in records]))
     assert corpus.matrix.dtype == np.float32
+
+
+def _insight_record(iid: str, text: str, minutes: int, state_flag: str, evidence: list[str]) -> Record:
+    when = T0 + timedelta(minutes=minutes)
+    insight = Insight(
+        id=iid,
+        user_id="ann",
+        kind=InsightKind.PREFERENCE,
+        text=text,
+        evidence=evidence,
+        created_at=T0 + timedelta(minutes=minutes // 2),
+        updated_at=when,
+        valid_from=T0,
+        valid_to=when if state_flag == "superseded" else None,
+        retracted_at=when if state_flag == "retracted" else None,
+    )
+    return insight_to_record(insight, EMB.embed_documents([text])[0])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_insight_sets_follow_random_writes(seed: int) -> None:
+    """Current / unretracted insights, the newest update time and card evidence, tracked write by write, equal
+    what a scan of every insight gives."""
+    rng = random.Random(seed)
+    state = UserState(user_id="ann", dimension=EMB.dimension)
+    for step in range(80):
+        upserts = [
+            _insight_record(
+                f"i{rng.randint(0, 25)}",
+                rng.choice(["Likes tea", "likes tea!", "Lives in Lisbon", "Works as a nurse", f"x {step}"]),
+                rng.randint(0, 10**5),
+                rng.choice(["current", "current", "superseded", "retracted"]),
+                [f"m{rng.randint(0, 9)}"],
+            )
+            for _ in range(rng.randint(0, 3))
+        ]
+        deletes = [f"i{rng.randint(0, 25)}" for _ in range(rng.randint(0, 1))]
+        state.apply(upserts, deletes)
+        everything = list(state.insights.values())
+        for superseded in (False, True):
+            want = sorted(
+                (i for i in everything if i.is_current or (superseded and i.retracted_at is None)),
+                key=lambda i: (i.created_at, i.id),
+            )
+            assert state.insight_corpus(superseded)[1] == [i.id for i in want]
+        assert state._newest_insight_time() == max((i.updated_at.timestamp() for i in everything), default=0.0)
+        assert state.card_evidence() == {normalise(i.text): tuple(i.evidence) for i in everything if i.is_current}
+        assert list(state.card_evidence()) == list(
+            {normalise(i.text): 0 for i in everything if i.is_current}
+        )  # the same order, too
