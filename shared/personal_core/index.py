@@ -134,6 +134,7 @@ class MessageIndex:
         m = stored.message
         i = len(self.ids)
         if i == len(self._cols.times):
+            self._corpus = None  # holds views of the old arrays: let them go with the copy
             self._cols = self._cols.grown(i, max(64, 2 * i))
         cols = self._cols
         cols.matrix[i] = vector

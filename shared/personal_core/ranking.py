@@ -235,7 +235,7 @@ def order(corpus: Corpus, scores: Scores | None) -> list[tuple[int, float]]:
         else (np.maximum(scores, 0.0) + RELEVANCE_FLOOR) * np.power(corpus.priors, PRIOR_EXPONENT)
     )
     ranked = np.argsort(-final, kind="stable")
-    return [(int(i), float(final[i])) for i in ranked]
+    return list(zip(ranked.tolist(), final[ranked].tolist(), strict=True))  # Python ints and floats, in bulk
 
 
 def rank(corpus: Corpus, query_terms: Sequence[str], query_vector: FloatArray | None) -> list[tuple[int, float]]:
