@@ -12,6 +12,9 @@ table and written to ``benchmarks/results/big_user.{json,md}``. Not a test: noth
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import gc
 import random
 import tempfile
 import time
@@ -157,6 +160,14 @@ def _index_bytes(modeler: UserModeler) -> int:
         return int(index.nbytes()) if index is not None else 0
 
 
+def _settled_rss_mb() -> float:
+    """RSS once the load's temporary objects are freed and glibc returned the free heap to the system."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return current_rss_mb() or 0.0
+
+
 def _cold_load(path: str) -> dict[str, Any]:
     """In a fresh process: open the store, then the first ``context()`` (loads the user); time and RSS growth."""
     with UserModeler(path, embedder=HashingEmbedder()) as modeler:
@@ -165,6 +176,7 @@ def _cold_load(path: str) -> dict[str, Any]:
         modeler.context(USER, "where does the user live")
         seconds = time.perf_counter() - start
         after = current_rss_mb() or 0.0
+        settled = _settled_rss_mb()
         start = time.perf_counter()
         modeler.context(USER, "food preferences ramen")
         warm = time.perf_counter() - start
@@ -173,6 +185,8 @@ def _cold_load(path: str) -> dict[str, Any]:
         "rss_open_mb": before,
         "rss_loaded_mb": after,
         "user_rss_mb": round(after - before, 1),
+        "rss_settled_mb": settled,
+        "user_settled_mb": round(settled - before, 1),
         "next_context_ms": round(warm * 1000, 1),
     }
 
@@ -269,7 +283,8 @@ def render(result: dict[str, Any]) -> str:
     load = (
         f"Fresh process, first context() of the user at {result['rows'][-1]['messages']:,} messages (loads it): "
         f"{cold['first_context_s']} s, RSS {cold['rss_open_mb']} -> {cold['rss_loaded_mb']} MiB "
-        f"(the user: +{cold['user_rss_mb']} MiB); next context() {cold['next_context_ms']} ms."
+        f"(the user: +{cold['user_rss_mb']} MiB; {cold['rss_settled_mb']} MiB, +{cold['user_settled_mb']} MiB once "
+        f"the load's temporaries are freed); next context() {cold['next_context_ms']} ms."
         if cold and result["rows"]
         else ""
     )
