@@ -100,7 +100,8 @@ class MessageIndex:
         self.lexical = LexicalIndex()
         self._dead: list[int] = []
         self.stale = False
-        self.version = 0
+        #: bumped by every change, never reset (caches keyed on it must not see an old number again)
+        self.version: int = getattr(self, "version", 0) + 1
         self._corpus: tuple[tuple[int, float], Corpus] | None = None
 
     def __len__(self) -> int:

@@ -46,6 +46,13 @@ def assert_same(state: UserState, truth: dict[str, np.ndarray]) -> None:
     assert np.array_equal(corpus.neighbours, ref.neighbours)  # type: ignore[arg-type]
     assert np.array_equal(corpus.penalties, ref.penalties)  # type: ignore[arg-type]
     assert np.allclose(corpus.priors, ref.priors, rtol=1e-12, atol=0)
+    _, insight_ids = state.insight_corpus()
+    position = {m: i for i, m in enumerate(ref_ids)}
+    want_links = [
+        (i, position[e]) for i, x in enumerate(insight_ids) for e in state.insights[x].evidence if e in position
+    ]
+    got_links = state.evidence_links()
+    assert list(zip(got_links[0].tolist(), got_links[1].tolist(), strict=True)) == want_links
     for query in QUERIES:
         got, got_scores = _ranking(corpus, ids, query)
         want, want_scores = _ranking(ref, ref_ids, query)
@@ -91,9 +98,13 @@ def test_random_adds_and_deletes_rank_like_a_fresh_build(seed: int) -> None:
         if state.messages and rng.random() < 0.3:
             for mid in rng.sample(sorted(state.messages), k=min(len(state.messages), rng.randint(1, 4))):
                 deletes.append(message_record_id("ann", mid))
+        if state.messages and rng.random() < 0.3:  # an insight citing stored (and gone) messages
+            cited = [*rng.sample(sorted(state.messages), k=min(3, len(state.messages))), "gone"]
+            upserts.append(_insight_record(f"i{rng.randint(0, 4)}", "Likes tea", step, "current", cited))
         state.apply(upserts, deletes)
         for record in upserts:
-            truth[_message_id(record)] = record.embedding
+            if record.type == "msg":
+                truth[_message_id(record)] = record.embedding
         if rng.random() < 0.5:  # reads between some writes, not all: changes pile up unread too
             assert_same(state, truth)
     assert_same(state, truth)
