@@ -17,8 +17,9 @@ state's dicts). Texts are not kept here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -129,28 +130,39 @@ class MessageIndex:
 
     def append(self, stored: StoredMessage, vector: FloatArray) -> None:
         """Add a quotable message after every other (see :meth:`accepts`)."""
-        key = sort_key(stored)
-        if not self.accepts(key):
-            raise ValueError("message out of conversation order: mark the index stale instead")
-        m = stored.message
-        i = len(self.ids)
-        if i == len(self._cols.times):
+        self.extend([(stored, vector)])
+
+    def extend(self, items: Sequence[tuple[StoredMessage, FloatArray]]) -> None:
+        """Add quotable messages, given in conversation order, after every other (see :meth:`accepts`)."""
+        if not items:
+            return
+        keys = [sort_key(s) for s, _ in items]
+        if not self.accepts(keys[0]) or any(b <= a for a, b in pairwise(keys)):
+            raise ValueError("messages out of conversation order: mark the index stale instead")
+        first = len(self.ids)
+        end = first + len(items)
+        if end > len(self._cols.times):
             self._corpus = None  # holds views of the old arrays: let them go with the copy
-            self._cols = self._cols.grown(i, max(64, 2 * i))
+            self._cols = self._cols.grown(first, max(64, 2 * first, end))
         cols = self._cols
-        cols.matrix[i] = vector
-        cols.times[i] = m.created_at.timestamp()
-        cols.penalties[i] = penalty_of(stored)
-        code = self._session_code.setdefault(m.session_id, len(self._session_code))
-        cols.sessions[i] = code
-        cols.neighbours[i] = -1
-        if i and not self._dead and cols.sessions[i - 1] == code:
-            cols.neighbours[i, 0] = i - 1
-            cols.neighbours[i - 1, 1] = i
-        self.lexical.append(terms(m.content[:INDEXED_CHARS]))
-        self.ids.append(m.id)
-        self._row[m.id] = i
-        self._last = key
+        messages = [s.message for s, _ in items]
+        for row, (_, vector) in enumerate(items, start=first):
+            cols.matrix[row] = vector
+        cols.times[first:end] = [m.created_at.timestamp() for m in messages]
+        cols.penalties[first:end] = [penalty_of(s) for s, _ in items]
+        codes = self._session_code
+        cols.sessions[first:end] = [codes.setdefault(m.session_id, len(codes)) for m in messages]
+        cols.neighbours[first:end] = -1
+        if not self._dead:  # with dead rows, the compaction ending this change links every row again
+            start = max(first - 1, 0)
+            same = np.flatnonzero(cols.sessions[start + 1 : end] == cols.sessions[start : end - 1]) + start
+            cols.neighbours[same + 1, 0] = same
+            cols.neighbours[same, 1] = same + 1
+        for row, m in enumerate(messages, start=first):
+            self.lexical.append(terms(m.content[:INDEXED_CHARS]))
+            self.ids.append(m.id)
+            self._row[m.id] = row
+        self._last = keys[-1]
         self.version += 1
 
     def remove(self, message_id: str) -> None:
@@ -195,8 +207,7 @@ class MessageIndex:
         self.clear()
         if chosen:
             self._cols = _Columns.empty(self.dimension, max(64, len(chosen)))
-        for stored, vector in zip(chosen, vectors, strict=True):
-            self.append(stored, vector)
+        self.extend(list(zip(chosen, vectors, strict=True)))
 
     def corpus(self, newest: float) -> Corpus:
         """The ranking corpus: rows in conversation order, priors relative to ``newest`` (a timestamp)."""

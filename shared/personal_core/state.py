@@ -112,12 +112,12 @@ class UserState:
                 self.has_profile = True
         if appended:
             last = {s.message.id: (s, v) for s, v in appended}  # the same message twice in one change: the last
-            for stored, vector in sorted(last.values(), key=lambda sv: sort_key(sv[0])):
-                if index.accepts(sort_key(stored)):
-                    index.append(stored, vector)
-                else:  # out of conversation order: rebuilt on the next read
-                    index.stale = True
-                    self._side_vectors[stored.message.id] = vector
+            ordered = sorted(last.values(), key=lambda sv: sort_key(sv[0]))
+            if index.accepts(sort_key(ordered[0][0])):
+                index.extend(ordered)
+            else:  # out of conversation order: rebuilt on the next read
+                index.stale = True
+                self._side_vectors.update((s.message.id, v) for s, v in ordered)
         for record_id in deletes:
             gone_id = self.record_of_message.pop(record_id, None)
             if gone_id is not None:
