@@ -6,9 +6,10 @@ No I/O here: a :class:`Corpus` is built from data already in memory and scored i
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -37,44 +38,98 @@ IntArray = npt.NDArray[np.int64]
 Scores = npt.NDArray[np.float64]
 
 
-@dataclass
 class LexicalIndex:
-    """BM25 statistics over a small corpus of term lists."""
+    """BM25 statistics over term lists, appendable: per term, the positions of the documents holding it and
+    how often (compact ``array`` columns, no per-document objects)."""
 
-    term_freqs: list[Counter[str]]
-    lengths: npt.NDArray[np.float64]
-    doc_freq: Counter[str] = field(default_factory=Counter)
-    postings: dict[str, list[int]] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.postings: dict[str, tuple[array[int], array[float]]] = {}
+        self._lengths = np.zeros(0, dtype=np.float64)
+        self._n = 0
 
     @classmethod
     def build(cls, docs: Sequence[Sequence[str]]) -> LexicalIndex:
-        term_freqs = [Counter(d) for d in docs]
-        doc_freq: Counter[str] = Counter()
-        postings: dict[str, list[int]] = {}
-        for i, tf in enumerate(term_freqs):
-            doc_freq.update(tf.keys())
-            for term in tf:
-                postings.setdefault(term, []).append(i)
-        lengths = np.array([len(d) for d in docs], dtype=np.float64)
-        return cls(term_freqs=term_freqs, lengths=lengths, doc_freq=doc_freq, postings=postings)
+        index = cls()
+        for doc in docs:
+            index.append(doc)
+        return index
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def lengths(self) -> npt.NDArray[np.float64]:
+        """Terms per document (a view: valid until the next change)."""
+        return self._lengths[: self._n]
+
+    def doc_freq(self, term: str) -> int:
+        """How many documents hold ``term``."""
+        entry = self.postings.get(term)
+        return len(entry[0]) if entry is not None else 0
+
+    def append(self, doc: Sequence[str]) -> None:
+        """Add one document (its terms) after the others."""
+        i = self._n
+        if i == len(self._lengths):
+            grown = np.zeros(max(16, 2 * i), dtype=np.float64)
+            grown[:i] = self._lengths
+            self._lengths = grown
+        self._lengths[i] = len(doc)
+        for term, tf in Counter(doc).items():
+            entry = self.postings.get(term)
+            if entry is None:
+                entry = (array("i"), array("f"))
+                self.postings[term] = entry
+            entry[0].append(i)
+            entry[1].append(tf)
+        self._n = i + 1
+
+    def compact(self, keep: npt.NDArray[np.bool_]) -> None:
+        """Drop the documents where ``keep`` is False; the others keep their order (positions shift down)."""
+        n = self._n
+        if len(keep) != n:
+            raise ValueError("keep mask does not match the index")
+        dropped = np.flatnonzero(~keep)
+        if not len(dropped):
+            return
+        first = int(dropped[0])
+        position = np.cumsum(keep, dtype=np.int64) - 1
+        for term in list(self.postings):
+            rows_col, tf_col = self.postings[term]
+            if rows_col[-1] < first:
+                continue  # every document of this term is before the first dropped one: positions unchanged
+            rows = np.array(rows_col, dtype=np.int64)
+            kept = keep[rows]
+            if not kept.any():
+                del self.postings[term]
+                continue
+            new_rows = array("i")
+            new_rows.frombytes(position[rows[kept]].astype(np.int32).tobytes())
+            new_tf = array("f")
+            new_tf.frombytes(np.array(tf_col, dtype=np.float32)[kept].tobytes())
+            self.postings[term] = (new_rows, new_tf)
+        m = int(keep.sum())
+        self._lengths[:m] = self._lengths[:n][keep]
+        self._n = m
 
     def scores(self, query_terms: Sequence[str]) -> npt.NDArray[np.float64]:
         """BM25 score of every document for ``query_terms`` (zeros where no term matches)."""
-        n = len(self.term_freqs)
+        n = self._n
         out = np.zeros(n, dtype=np.float64)
         if n == 0 or not query_terms:
             return out
-        avgdl = float(self.lengths.mean()) or 1.0
+        lengths = self.lengths
+        avgdl = float(lengths.mean()) or 1.0
         for term in set(query_terms):
-            docs = self.postings.get(term)
-            if not docs:
+            entry = self.postings.get(term)
+            if entry is None or not len(entry[0]):
                 continue
-            df = self.doc_freq[term]
+            rows = np.array(entry[0], dtype=np.int64)
+            tf = np.array(entry[1], dtype=np.float64)
+            df = len(rows)
             idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-            for i in docs:
-                tf = self.term_freqs[i][term]
-                norm = tf + BM25_K1 * (1.0 - BM25_B + BM25_B * self.lengths[i] / avgdl)
-                out[i] += idf * tf * (BM25_K1 + 1.0) / norm
+            norm = tf + BM25_K1 * (1.0 - BM25_B + BM25_B * lengths[rows] / avgdl)
+            out[rows] += idf * tf * (BM25_K1 + 1.0) / norm
         return out
 
 
@@ -180,7 +235,7 @@ def order(corpus: Corpus, scores: Scores | None) -> list[tuple[int, float]]:
         else (np.maximum(scores, 0.0) + RELEVANCE_FLOOR) * np.power(corpus.priors, PRIOR_EXPONENT)
     )
     ranked = np.argsort(-final, kind="stable")
-    return [(int(i), float(final[i])) for i in ranked]
+    return list(zip(ranked.tolist(), final[ranked].tolist(), strict=True))  # Python ints and floats, in bulk
 
 
 def rank(corpus: Corpus, query_terms: Sequence[str], query_vector: FloatArray | None) -> list[tuple[int, float]]:
@@ -197,3 +252,8 @@ def insight_prior(confidence: float, times_seen: int, age_days: float, half_life
 def message_prior(age_days: float, half_life_days: float = 365.0) -> float:
     """Weight of a raw message before relevance: mildly favours recent messages."""
     return 0.6 + 0.4 * math.pow(0.5, max(age_days, 0.0) / half_life_days)
+
+
+def message_priors(age_days: npt.NDArray[np.float64], half_life_days: float = 365.0) -> npt.NDArray[np.float64]:
+    """:func:`message_prior` of every age at once (equal to it within float rounding; keep the two in step)."""
+    return 0.6 + 0.4 * np.power(0.5, np.maximum(age_days, 0.0) / half_life_days)

@@ -1,7 +1,9 @@
 """One user's model held in memory: built from stored records, updated with the records written for it.
 
 The same :class:`~personal_core.records.Record` objects are written to the journal and applied here, so
-memory and storage cannot drift apart. Ranking corpora and rendered lines are cached and rebuilt lazily.
+memory and storage cannot drift apart. The message ranking corpus is an incremental index
+(:class:`~personal_core.index.MessageIndex`: a write appends rows, nothing is rebuilt); the insight corpus
+(small) is rebuilt lazily when insights change.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .index import MessageIndex, quotable, sort_key
 from .model import Insight, UserModel
-from .ranking import OTHER_ROLE_PENALTY, Corpus, IntArray, insight_prior, message_prior
+from .ranking import Corpus, IntArray, insight_prior
 from .records import (
     INS,
     MSG,
@@ -43,7 +46,6 @@ class UserState:
     insights: dict[str, Insight] = field(default_factory=dict)
     insight_vectors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
     messages: dict[str, StoredMessage] = field(default_factory=dict)
-    message_vectors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
     record_of_message: dict[str, str] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     evicted: bool = False
@@ -52,6 +54,15 @@ class UserState:
     version: int = 0
     insights_version: int = 0  # bumped only when insights change: their caches survive message writes
     _corpora: dict[str, tuple[int, Corpus, list[str]]] = field(default_factory=dict, repr=False)
+    _index: MessageIndex | None = field(default=None, repr=False)
+    #: vectors of messages not in the index (system / history-only, or waiting for a rebuild of the index)
+    _side_vectors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict, repr=False)
+    _newest: float | None = field(default=0.0, repr=False)  # newest message time; None: recompute
+    _newest_insight: float | None = field(default=0.0, repr=False)  # newest insight update; None: recompute
+    _current: set[str] = field(default_factory=set, repr=False)  # ids of current insights
+    _unretracted: set[str] = field(default_factory=set, repr=False)  # ids of insights not retracted
+    _insight_seq: dict[str, int] = field(default_factory=dict, repr=False)  # position in ``insights``' order
+    _next_insight_seq: int = field(default=0, repr=False)
     _links: dict[tuple[str, bool], tuple[tuple[int, int], tuple[IntArray, IntArray]]] = field(
         default_factory=dict, repr=False
     )
@@ -63,47 +74,118 @@ class UserState:
 
     def apply(self, upserts: Iterable[Record], deletes: Iterable[str] = ()) -> None:
         """Apply stored records (as written to the journal) to the in-memory model."""
+        index = self.message_index
+        appended: list[tuple[StoredMessage, npt.NDArray[np.float32]]] = []
         for record in upserts:
             if record.user_id != self.user_id:
                 raise ValueError("record of another user applied to a user state")
             if record.type == MSG:
                 stored = record_to_message(record)
-                previous = self.messages.get(stored.message.id)
+                message_id = stored.message.id
+                previous = self.messages.get(message_id)
                 if previous is not None:
                     self._count_content(previous, -1)
+                    self._forget_vector(message_id)
+                    if self._newest is not None and previous.message.created_at.timestamp() >= self._newest:
+                        self._newest = None
                 self._count_content(stored, 1)
-                self.messages[stored.message.id] = stored
-                self.message_vectors[stored.message.id] = record.embedding
-                self.record_of_message[record.id] = stored.message.id
+                self.messages[message_id] = stored
+                self.record_of_message[record.id] = message_id
+                if self._newest is not None:
+                    self._newest = max(self._newest, stored.message.created_at.timestamp())
+                if quotable(stored):
+                    appended.append((stored, record.embedding))
+                else:
+                    self._side_vectors[message_id] = record.embedding
             elif record.type == INS:
                 insight = record_to_insight(record)
+                if insight.id not in self.insights:
+                    self._insight_seq[insight.id] = self._next_insight_seq
+                    self._next_insight_seq += 1
+                self._forget_insight(insight.id)
                 self.insights[insight.id] = insight
                 self.insight_vectors[insight.id] = record.embedding
+                self._track_insight(insight)
                 self.insights_version += 1
             elif record.type == USR:
                 self.profile = record_to_profile(record)
                 self.has_profile = True
+        if appended:
+            last = {s.message.id: (s, v) for s, v in appended}  # the same message twice in one change: the last
+            ordered = sorted(last.values(), key=lambda sv: sort_key(sv[0]))
+            if index.accepts(sort_key(ordered[0][0])):
+                index.extend(ordered)
+            else:  # out of conversation order: rebuilt on the next read
+                index.stale = True
+                self._side_vectors.update((s.message.id, v) for s, v in ordered)
         for record_id in deletes:
-            message_id = self.record_of_message.pop(record_id, None)
-            if message_id is not None:
-                gone = self.messages.pop(message_id, None)
+            gone_id = self.record_of_message.pop(record_id, None)
+            if gone_id is not None:
+                gone = self.messages.pop(gone_id, None)
                 if gone is not None:
                     self._count_content(gone, -1)
-                self.message_vectors.pop(message_id, None)
-            if self.insights.pop(record_id, None) is not None:
+                    if self._newest is not None and gone.message.created_at.timestamp() >= self._newest:
+                        self._newest = None
+                self._forget_vector(gone_id)
+            if record_id in self.insights:
+                self._forget_insight(record_id)
+                del self.insights[record_id]
+                self._insight_seq.pop(record_id, None)
                 self.insight_vectors.pop(record_id, None)
                 self.insights_version += 1
+        index.compact()
         self.version += 1
+
+    def _track_insight(self, insight: Insight) -> None:
+        if insight.is_current:
+            self._current.add(insight.id)
+        if insight.retracted_at is None:
+            self._unretracted.add(insight.id)
+        if self._newest_insight is not None:
+            self._newest_insight = max(self._newest_insight, insight.updated_at.timestamp())
+
+    def _forget_insight(self, insight_id: str) -> None:
+        old = self.insights.get(insight_id)
+        if old is None:
+            return
+        self._current.discard(insight_id)
+        self._unretracted.discard(insight_id)
+        if self._newest_insight is not None and old.updated_at.timestamp() >= self._newest_insight:
+            self._newest_insight = None
+
+    def _forget_vector(self, message_id: str) -> None:
+        """Drop a message's vector: its index row dies (or, when the index is stale, its waiting vector goes)."""
+        self._side_vectors.pop(message_id, None)
+        if message_id in self.message_index:
+            self.message_index.remove(message_id)
+
+    @property
+    def message_index(self) -> MessageIndex:
+        """The incremental ranking index of this user's quotable messages."""
+        if self._index is None:
+            self._index = MessageIndex(self.dimension)
+        return self._index
+
+    def message_vector(self, message_id: str) -> npt.NDArray[np.float32] | None:
+        """The stored vector of a message (None for an unknown id)."""
+        side = self._side_vectors.get(message_id)
+        return side if side is not None else self.message_index.vector(message_id)
 
     def reset(self) -> None:
         """Forget everything held for this user."""
         self.profile = Profile()
         self.has_profile = False
+        self.message_index.clear()
+        self._newest = 0.0
+        self._newest_insight = 0.0
+        self._current.clear()
+        self._unretracted.clear()
+        self._insight_seq.clear()
         for holder in (
             self.insights,
             self.insight_vectors,
             self.messages,
-            self.message_vectors,
+            self._side_vectors,
             self.record_of_message,
             self._content_counts,
             self._corpora,
@@ -120,7 +202,8 @@ class UserState:
         """Evidence of current insights by normalised text (card entries borrow it); cached per version."""
         cached = self._memo.get("card_evidence")
         if cached is None or cached[0] != self.insights_version:
-            value = {normalise(i.text): tuple(i.evidence) for i in self.insights.values() if i.is_current}
+            current = [self.insights[x] for x in sorted(self._current, key=self._insight_seq.__getitem__)]
+            value = {normalise(i.text): tuple(i.evidence) for i in current}
             cached = (self.insights_version, value)
             self._memo["card_evidence"] = cached
         return cached[1]
@@ -150,10 +233,14 @@ class UserState:
 
     def _newest_insight_time(self) -> float:
         """Recency of insights is relative to the newest insight (deterministic, independent of the clock)."""
-        return max((i.updated_at.timestamp() for i in self.insights.values()), default=0.0)
+        if self._newest_insight is None:  # the newest insight was rewritten or deleted
+            self._newest_insight = max((i.updated_at.timestamp() for i in self.insights.values()), default=0.0)
+        return self._newest_insight
 
     def _newest_message_time(self) -> float:
-        return max((s.message.created_at.timestamp() for s in self.messages.values()), default=0.0)
+        if self._newest is None:  # the newest message was deleted or rewritten
+            self._newest = max((s.message.created_at.timestamp() for s in self.messages.values()), default=0.0)
+        return self._newest
 
     def insight_corpus(self, include_superseded: bool = False) -> tuple[Corpus, list[str]]:
         """Ranking corpus over current (or all) insights, and the insight ids in corpus order."""
@@ -162,7 +249,7 @@ class UserState:
         if cached is not None and cached[0] == self.insights_version:
             return cached[1], cached[2]
         chosen = sorted(
-            (i for i in self.insights.values() if i.is_current or (include_superseded and i.retracted_at is None)),
+            (self.insights[x] for x in (self._unretracted if include_superseded else self._current)),
             key=lambda i: (i.created_at, i.id),
         )
         now = self._newest_insight_time()
@@ -178,36 +265,30 @@ class UserState:
 
     def message_corpus(self) -> tuple[Corpus, list[str]]:
         """Ranking corpus over the messages worth quoting (every role but system, no history-only ones), and
-        their ids in corpus order."""
-        cached = self._corpora.get("messages")
-        if cached is not None and cached[0] == self.version:
-            return cached[1], cached[2]
-        chosen = [
-            s for s in self.ordered_messages() if s.message.role.value != "system" and not s.message.history_only
-        ]
-        now = self._newest_message_time()
-        ids = [s.message.id for s in chosen]
-        corpus = self._build(
-            ids,
-            [s.message.content[:4000] for s in chosen],
-            lambda xs: [self.message_vectors[x] for x in xs],
-            [message_prior((now - s.message.created_at.timestamp()) / DAY) for s in chosen],
-            sessions=[s.message.session_id for s in chosen],
-            penalties=[0.0 if s.message.role.value == "user" else OTHER_ROLE_PENALTY for s in chosen],
-        )
-        self._corpora["messages"] = (self.version, corpus, ids)
-        return corpus, ids
+        their ids in corpus order. Incremental: valid until the next :meth:`apply`."""
+        index = self.message_index
+        if index.stale:
+            index.rebuild(self.messages.values(), self._vector_for_rebuild)
+            self._side_vectors = {k: v for k, v in self._side_vectors.items() if k not in index}
+        corpus = index.corpus(self._newest_message_time())
+        return corpus, corpus.ids
+
+    def _vector_for_rebuild(self, message_id: str) -> npt.NDArray[np.float32]:
+        vector = self.message_vector(message_id)
+        if vector is None:
+            raise KeyError(f"no vector held for message {message_id!r}")
+        return vector
 
     def evidence_links(self, include_superseded: bool = False) -> tuple[IntArray, IntArray]:
         """(insight index, message index) pairs: each insight of :meth:`insight_corpus` to its evidence messages
         in :meth:`message_corpus`."""
         key = ("links", include_superseded)
         cached = self._links.get(key)
-        if cached is not None and cached[0] == (self.insights_version, self.version):
+        if cached is not None and cached[0] == (self.insights_version, self.message_index.version):
             return cached[1]
         _, insight_ids = self.insight_corpus(include_superseded)
-        _, message_ids = self.message_corpus()
-        position = {m: i for i, m in enumerate(message_ids)}
+        self.message_corpus()  # brings the index up to date
+        position = self.message_index.positions()
         pairs = [
             (i, position[e])
             for i, insight_id in enumerate(insight_ids)
@@ -218,7 +299,7 @@ class UserState:
             np.array([p[0] for p in pairs], dtype=np.int64),
             np.array([p[1] for p in pairs], dtype=np.int64),
         )
-        self._links[key] = ((self.insights_version, self.version), links)
+        self._links[key] = ((self.insights_version, self.message_index.version), links)
         return links
 
     def _build(
