@@ -85,14 +85,20 @@ class Candidate:
 class PackingPolicy:
     """How the budget is shared.
 
-    The card goes first, then the best insight and the summary; then insights and raw message excerpts share
-    what is left, best score first (insight scores times ``insight_weight``; both kinds are scored on one scale
-    by the ranker). With ``skip_cited_messages``, an excerpt of a message that a chosen card entry or insight
-    already cites as evidence is left out: they say it in fewer tokens.
+    The card goes first, then the standing tier: standing preferences and constraints whose domain fits the
+    query (see :mod:`.standing`), best fit first, within ``standing_share`` of the budget. Then the best
+    insight and the summary; then insights and raw message excerpts share what is left, best score first
+    (insight scores times ``insight_weight``; both kinds are scored on one scale by the ranker). Insights and
+    excerpts scoring below ``min_score`` are left out even when budget remains (a context may be shorter than
+    its budget); the card, the standing tier and the summary are not subject to it, and a query with no
+    relevance signal (empty) applies no floor. With ``skip_cited_messages``, an excerpt of a message that a
+    chosen card entry or insight already cites as evidence is left out: they say it in fewer tokens.
     """
 
     insight_weight: float = 1.0
     skip_cited_messages: bool = True
+    min_score: float = 0.1
+    standing_share: float = 0.25
 
 
 def _contained(line: str) -> str:
@@ -134,11 +140,17 @@ def pack(
     max_tokens: int,
     counter: TokenCounter,
     policy: PackingPolicy = PackingPolicy(),
+    *,
+    standing: Sequence[Candidate] = (),
+    scored: bool = True,
 ) -> UserContext:
     """Choose candidates for ``max_tokens`` and render them; ``text`` never exceeds the budget.
 
-    ``sections`` maps each source to its candidates, best first. The card is taken first, then the best
+    ``sections`` maps each source to its candidates, best first; ``standing`` holds the standing items that fit
+    the query (insights or user turns), best first. The card is taken first, then the standing tier, the best
     insight and the summary, then insights and message excerpts merged by score (see :class:`PackingPolicy`).
+    ``scored=False`` says the scores are priors only (no query signal): no relevance floor then, as for a blank
+    ``query``.
     """
     _, _, frame_tokens = _frame(counter)
     title_tokens = {s: counter.count(SECTION_TITLES[s] + "\n") for s in SECTION_ORDER}
@@ -146,13 +158,17 @@ def pack(
     chosen: list[Candidate] = []
     taken: set[tuple[str, str]] = set()
     open_sections: set[ContextSource] = set()
+    floor = policy.min_score if scored and query.strip() else float("-inf")
+
+    def cost_of(c: Candidate) -> int:
+        return c.tokens + (0 if c.source in open_sections else title_tokens[c.source])
 
     def try_add(c: Candidate, limit: int) -> bool:
         nonlocal used
         key = (c.source, c.id)
         if key in taken:
             return False
-        cost = c.tokens + (0 if c.source in open_sections else title_tokens[c.source])
+        cost = cost_of(c)
         if used + cost > limit:
             return False
         used += cost
@@ -164,13 +180,21 @@ def pack(
     if max_tokens > frame_tokens:
         for c in sections.get("card", ()):
             try_add(c, max_tokens)
-        insights = sections.get("insight", ())
+        cited: set[str] = {e for c in chosen for e in c.evidence}
+        share = used + int(policy.standing_share * max_tokens)
+        for c in standing:
+            if c.source == "message" and policy.skip_cited_messages and c.id in cited:
+                continue
+            if try_add(c, min(share, max_tokens)):
+                cited.update(c.evidence)
+        insights = [c for c in sections.get("insight", ()) if c.score >= floor]
         if insights:  # the best insight goes first: a small budget never holds only raw excerpts
             try_add(insights[0], max_tokens)
         for c in sections.get("summary", ()):
             try_add(c, max_tokens)
-        cited: set[str] = {e for c in chosen if c.source in ("card", "insight") for e in c.evidence}
-        for c in _merged(insights, sections.get("message", ()), policy.insight_weight):
+        cited.update(e for c in chosen if c.source in ("card", "insight") for e in c.evidence)
+        messages = [c for c in sections.get("message", ()) if c.score >= floor]
+        for c in _merged(insights, messages, policy.insight_weight):
             if c.source == "message" and policy.skip_cited_messages and c.id in cited:
                 continue
             if try_add(c, max_tokens) and c.source == "insight":
@@ -203,11 +227,14 @@ def _merged(
 
 
 def _display_order(chosen: list[Candidate], sections: Mapping[ContextSource, Sequence[Candidate]]) -> list[Candidate]:
-    """Card, insights and summary in rank order; message excerpts chronologically."""
-    picked = {(c.source, c.id) for c in chosen}
+    """Card, insights and summary in rank order (standing items not among a section's candidates first);
+    message excerpts chronologically."""
+    picked = {(c.source, c.id): c for c in chosen}
     out: list[Candidate] = []
     for source in SECTION_ORDER:
-        items = [c for c in sections.get(source, ()) if (c.source, c.id) in picked]
+        ranked = [c for c in sections.get(source, ()) if (c.source, c.id) in picked]
+        listed = {c.id for c in ranked}
+        items = [c for c in chosen if c.source == source and c.id not in listed] + ranked
         if source == "message":
             items.sort(key=lambda c: (c.order, c.id))
         out.extend(items)

@@ -173,14 +173,21 @@ def order(corpus: Corpus, scores: Scores | None) -> list[tuple[int, float]]:
     """
     if not len(corpus):
         return []
-    # A small floor keeps the priors' order among documents with no relevance at all.
-    final = (
-        corpus.priors.copy()
-        if scores is None
-        else (np.maximum(scores, 0.0) + RELEVANCE_FLOOR) * np.power(corpus.priors, PRIOR_EXPONENT)
-    )
+    return by_score(final_scores(corpus, scores))
+
+
+def by_score(final: Scores) -> list[tuple[int, float]]:
+    """Indices of ``final`` best first, with their scores (ties by position)."""
     ranked = np.argsort(-final, kind="stable")
     return [(int(i), float(final[i])) for i in ranked]
+
+
+def final_scores(corpus: Corpus, scores: Scores | None) -> Scores:
+    """Each document's final score (see :func:`order`), by corpus index."""
+    if scores is None:
+        return corpus.priors.copy()
+    # A small floor keeps the priors' order among documents with no relevance at all.
+    return (np.maximum(scores, 0.0) + RELEVANCE_FLOOR) * np.power(corpus.priors, PRIOR_EXPONENT)
 
 
 def rank(corpus: Corpus, query_terms: Sequence[str], query_vector: FloatArray | None) -> list[tuple[int, float]]:

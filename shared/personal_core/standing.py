@@ -1,0 +1,202 @@
+"""Standing preferences and constraints, and low-content turns: pure text classifiers for the read path.
+
+A *standing* item is something that must shape every answer in its domain: a diet, an allergy, a health
+condition, a fear, a dislike, a budget, a strong like, a language or style instruction. Each one gets
+*domains* from its words (a small lexicon: food, travel, health, shopping, ...); a query gets domains from its
+words too, widened by :data:`REACH` (a travel question reaches the user's diet and health: they eat and move
+while travelling). The packer gives standing items whose domains meet the query's a share of the budget of
+their own, even when they share no word with the query ("Can you recommend cafes?" brings "Follows a strict
+gluten-free diet"); a query with no domain forces nothing in.
+
+A *low-content* turn ("Okay.", "Nice to meet you, Ann!", "Sounds great, thanks!") says nothing about the
+user: it is never quoted in a context.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from .text import terms
+
+#: Domains of words (listed in plain form; matched on the same stems as the lexical ranker uses).
+_DOMAIN_WORDS: dict[str, str] = {
+    "food": """food foods eat eats eating ate diet diets dietary meal meals restaurant restaurants cafe cafes café
+        coffee tea dinner dinners lunch lunches breakfast brunch snack snacks recipe recipes cook cooks cooking
+        bake baking dish dishes cuisine cuisines menu menus vegan vegans vegetarian pescatarian gluten dairy
+        lactose peanut peanuts nut nuts shellfish seafood fish meat meats pork beef chicken egg eggs sugar keto
+        kosher halal drink drinks wine beer alcohol cocktail cocktails bar bars pub pubs grocery groceries
+        bakery bakeries pastry pastries dessert desserts pizza burger burgers sushi cheese milk bread food
+        ingredient ingredients bistro eatery eateries diner takeout protein supplement supplements nutrition
+        soup salad salads fruit vegetables spicy taste tasting chef""",
+    "health": """allergy allergies allergic intolerance intolerant celiac coeliac diabetes diabetic asthma
+        epilepsy condition conditions medication medications medicine doctor doctors pain injury injuries knee
+        knees back wheelchair disability disabled blind deaf hearing mobility anxiety anxious depression
+        health healthy chronic migraine migraines pregnant pregnancy sober sick illness therapy symptoms
+        sleep insomnia heart blood pressure surgery hospital""",
+    "fitness": """exercise exercises workout workouts gym run runs running runner hike hikes hiking hiker sport
+        sports swim swimming yoga pilates training train fitness cardio marathon marathons cycling bike biking
+        climbing climb strength muscle muscles endurance stretch stretching weights lifting""",
+    "travel": """travel travels traveling travelling trip trips flight flights fly flying flies plane planes
+        airport airports airline airlines vacation vacations holiday holidays hotel hotels hostel visit
+        visiting tour tours tourist tourists destination destinations abroad cruise cruises itinerary journey
+        sightseeing passport luggage resort resorts trek visa train trains""",
+    "outdoors": """outdoor outdoors hike hiking camping camp nature beach beaches mountain mountains height
+        heights adventure adventures climbing ski skiing surf surfing kayak kayaking park parks trail trails
+        water ocean sea lake sailing sail boat boating fishing garden gardening""",
+    "shopping": """buy buying bought shop shops shopping purchase purchases store stores gift gifts brand brands
+        product products deal deals order ordering retailer""",
+    "money": """budget budgets afford affordable expensive cheap cheaper price prices cost costs money save
+        saving savings frugal spend spending pay paying luxury""",
+    "entertainment": """movie movies film films show shows series tv television watch watching music song songs
+        concert concerts album albums book books read reading novel novels game games gaming play playing
+        podcast podcasts theater theatre comedy horror drama dramas anime netflix streaming band bands genre
+        genres art museum museums festival festivals jazz rock pop classical hip-hop rap blues metal punk opera
+        reggae techno folk indie country singer singers artist artists painting paintings dance dancing chess puzzle puzzles
+        board boardgames cards karaoke""",
+    "leisure": """weekend weekends hobby hobbies fun activity activities bored boredom relax relaxing pastime
+        pastimes leisure""",
+    "tech": """code coding python javascript bug bugs app apps software computer computers laptop laptops
+        programming program developer flask django server servers database error errors crash crashes
+        debugging debug api linux windows script scripts function compile""",
+    "home": """house houses home homes apartment apartments flat rent renting neighborhood neighbourhood
+        neighborhoods city cities living live move moving relocate garden furniture decor""",
+    "work": """job jobs work working career careers office remote colleague colleagues boss meeting meetings
+        interview interviews workplace salary""",
+    "learning": """learn learning study studying course courses class classes exam exams school university
+        tutor lesson lessons teach teaching textbook textbooks flashcards""",
+    "fashion": """clothes clothing wear wearing outfit outfits dress dresses jacket jackets shoes shoe fashion
+        wardrobe fabric fabrics jewelry accessories""",
+    "beauty": """skincare makeup cosmetics beauty hair skin serum serums lotion fragrance perfume""",
+    "vehicles": """car cars vehicle vehicles drive driving suv electric commute truck motorcycle""",
+    "animals": """animal animals pet pets dog dogs cat cats zoo zoos wildlife""",
+}
+
+
+def _stems(words: str) -> frozenset[str]:
+    return frozenset(t for w in words.split() for t in terms(w))
+
+
+#: Stem -> the domains it belongs to.
+LEXICON: dict[str, frozenset[str]] = {}
+for _domain, _words in _DOMAIN_WORDS.items():
+    for _stem in _stems(_words):
+        LEXICON[_stem] = LEXICON.get(_stem, frozenset()) | {_domain}
+
+#: Domains whose standing items bear on a question of a domain (besides its own).
+REACH: dict[str, frozenset[str]] = {
+    "food": frozenset({"health", "money"}),
+    "travel": frozenset({"food", "health", "money", "outdoors", "animals", "fitness"}),
+    "outdoors": frozenset({"health", "fitness", "travel"}),
+    "fitness": frozenset({"health", "food", "outdoors"}),
+    "health": frozenset({"food", "fitness"}),
+    "shopping": frozenset({"money", "fashion", "beauty", "food", "vehicles"}),
+    "fashion": frozenset({"money", "shopping"}),
+    "beauty": frozenset({"health", "money", "animals"}),
+    "home": frozenset({"money", "animals", "health"}),
+    "vehicles": frozenset({"money"}),
+    "entertainment": frozenset({"money"}),
+    "leisure": frozenset({"entertainment", "fitness", "outdoors", "food", "travel", "animals", "money"}),
+}
+#: The domain of style and language instructions: it meets every query.
+STYLE = "style"
+
+_STYLE = re.compile(
+    r"standing instruction|\b(?:answer|respond|reply|write|talk|speak)s?\s+(?:to\s+me\s+)?in\b|"
+    r"\b(?:keep|make)\s+(?:your\s+|the\s+)?(?:answers?|replies|responses)\b",
+    re.IGNORECASE,
+)
+#: Constraint and strong-preference markers (insights and user turns).
+_CONSTRAINT = (
+    r"allerg|intoleran|celiac|coeliac|diabet|vegan|vegetarian|pescatarian|kosher|halal|gluten|dairy-free|lactose|"
+    r"\bdiets?\b|\b(?:can'?t|cannot|can\s+not|don'?t|doesn'?t|does\s+not|do\s+not|never|won'?t|will\s+not)\s+"
+    r"(?:eat|drink|wear|use|fly|drive|swim|watch|stand|bear|tolerate|consider)|\bavoid|\brefus|afraid|scared|"
+    r"terrified|\bfears?\b|phobi|\bhates?\b|\bdislike|aversion|not\s+a\s+(?:big\s+|huge\s+)?fan|no\s+interest|"
+    r"not\s+interested|\b(?:don'?t|doesn'?t|do\s+not|does\s+not)\s+(?:like|enjoy|want|care\s+for)|prefer|"
+    r"budget|afford|wheelchair|disab|\bblind\b|\bdeaf\b|mobility|chronic|asthma|epilep|migraine|pregnan|"
+    r"\bsober\b|stay\s+away|objection|strictly|\bmust\b"
+)
+_STRONG_LIKE = r"\blov(?:e|es|ed|ing)\b|\badores?\b|favou?rite|passionate|huge\s+fan|big\s+fan"
+_STANDING_INSIGHT = re.compile(rf"{_CONSTRAINT}|{_STRONG_LIKE}", re.IGNORECASE)
+_STANDING_TURN = re.compile(_CONSTRAINT, re.IGNORECASE)
+_FIRST_PERSON = re.compile(r"\b(?:I|I'm|Im|I've|my|me)\b", re.IGNORECASE)
+#: Slots (see the heuristic reasoner) whose holders are standing by nature.
+_STANDING_SLOTS = ("diet", "food:", "fear:", "taste:", "instruction:", "favorite:")
+#: Kinds that never stand: a goal, a passing feeling, a belief or a skill does not constrain every answer.
+_TRANSIENT_KINDS = frozenset({"goal", "emotion", "belief", "knowledge", "relationship"})
+#: Longest user turn read as a standing statement, in words (longer turns are stories, not constraints).
+MAX_STANDING_TURN_WORDS = 60
+
+#: Words of greetings, thanks, acknowledgements and small talk (a turn made of them says nothing).
+_PLEASANTRY = _stems(
+    """hi hello hey hiya howdy greetings bye goodbye cheers thanks thank thx ty welcome please sorry okay ok
+    okey alright sure great good nice cool awesome wonderful amazing fantastic perfect excellent lovely glad
+    happy pleasure meet meeting sounds sound help helping helped yeah yep yup yes no nope wow oh ah haha lol
+    hehe hmm indeed absolutely definitely totally exactly right true agreed appreciate appreciated really
+    much lot day morning evening night later soon see talk chat luck care take let know got get gotcha
+    understand understood noted fine thing things anytime problem worries course that's it's what's you're
+    that'll sounds""",
+)
+#: Most content words a pleasantry-bearing turn may hold and still say nothing (a name: "Nice to meet you, Ann!").
+MAX_LOW_CONTENT_WORDS = 1
+
+
+def domains_of(words: Iterable[str]) -> frozenset[str]:
+    """The domains of stemmed ``words`` (see :func:`personal_core.text.terms`)."""
+    found: set[str] = set()
+    for word in words:
+        hit = LEXICON.get(word)
+        if hit:
+            found |= hit
+    return frozenset(found)
+
+
+def item_domains(text: str) -> frozenset[str]:
+    """The domains a standing item's ``text`` constrains (plus :data:`STYLE` for style instructions)."""
+    found = domains_of(terms(text))
+    return found | {STYLE} if _STYLE.search(text) else found
+
+
+def query_reach(query_terms: Iterable[str]) -> dict[str, int]:
+    """Domain -> weight for a query: 2 for the query's own domains, 1 for those they reach (:data:`REACH`) and
+    for :data:`STYLE`; empty when the query names no domain."""
+    own = domains_of(query_terms)
+    if not own:
+        return {}
+    reach = {d: 1 for domain in own for d in REACH.get(domain, ())}
+    reach.update({d: 2 for d in own})
+    reach[STYLE] = 1
+    return reach
+
+
+def match(domains: frozenset[str], reach: Mapping[str, int]) -> int:
+    """How well an item of ``domains`` fits a query's ``reach`` (0: not at all)."""
+    return max((reach.get(d, 0) for d in domains), default=0)
+
+
+def is_standing_insight(text: str, kind: str, slot: str | None = None) -> bool:
+    """Whether an insight states a standing preference or constraint (diet, allergy, fear, dislike, budget,
+    strong like, style instruction...)."""
+    if slot and slot.startswith(_STANDING_SLOTS):
+        return True
+    if _STYLE.search(text):
+        return True
+    return kind not in _TRANSIENT_KINDS and _STANDING_INSIGHT.search(text) is not None
+
+
+def is_standing_turn(text: str) -> bool:
+    """Whether a user's own turn states a standing constraint in the first person ("I have a severe peanut
+    allergy", "I avoid crowded places"); long turns are stories and never count."""
+    if len(text.split()) > MAX_STANDING_TURN_WORDS or not _FIRST_PERSON.search(text):
+        return False
+    return _STANDING_TURN.search(text) is not None or _STYLE.search(text) is not None
+
+
+def is_low_content(text: str) -> bool:
+    """Whether a turn says nothing worth quoting: no content word at all ("Okay."), or greetings, thanks and
+    acknowledgements around at most one other word ("Nice to meet you, Ann!", "Sounds great, thanks!")."""
+    words = terms(text)
+    content = [w for w in words if w not in _PLEASANTRY]
+    if not content:
+        return True
+    return len(content) <= MAX_LOW_CONTENT_WORDS and len(content) < len(words)
