@@ -86,7 +86,8 @@ class PackingPolicy:
     """How the budget is shared.
 
     The card goes first, then the standing tier: standing preferences and constraints whose domain fits the
-    query (see :mod:`.standing`), best fit first, within ``standing_share`` of the budget. Then the best
+    query (see :mod:`.standing`), best fit first: the first whenever it fits, the others within
+    ``standing_share`` of the budget. Then the best
     insight and the summary; then insights and raw message excerpts share what is left, best score first
     (insight scores times ``insight_weight``; both kinds are scored on one scale by the ranker). Insights and
     excerpts scoring below ``min_score`` are left out even when budget remains (a context may be shorter than
@@ -97,8 +98,8 @@ class PackingPolicy:
 
     insight_weight: float = 1.0
     skip_cited_messages: bool = True
-    min_score: float = 0.1
-    standing_share: float = 0.25
+    min_score: float = 0.2
+    standing_share: float = 0.1
 
 
 def _contained(line: str) -> str:
@@ -182,11 +183,13 @@ def pack(
             try_add(c, max_tokens)
         cited: set[str] = {e for c in chosen for e in c.evidence}
         share = used + int(policy.standing_share * max_tokens)
+        first = True  # the best-fitting standing item goes in whenever it fits the budget; others share
         for c in standing:
             if c.source == "message" and policy.skip_cited_messages and c.id in cited:
                 continue
-            if try_add(c, min(share, max_tokens)):
+            if try_add(c, max_tokens if first else min(share, max_tokens)):
                 cited.update(c.evidence)
+                first = False
         insights = [c for c in sections.get("insight", ()) if c.score >= floor]
         if insights:  # the best insight goes first: a small budget never holds only raw excerpts
             try_add(insights[0], max_tokens)

@@ -187,7 +187,8 @@ def final_scores(corpus: Corpus, scores: Scores | None) -> Scores:
     if scores is None:
         return corpus.priors.copy()
     # A small floor keeps the priors' order among documents with no relevance at all.
-    return (np.maximum(scores, 0.0) + RELEVANCE_FLOOR) * np.power(corpus.priors, PRIOR_EXPONENT)
+    final: Scores = (np.maximum(scores, 0.0) + RELEVANCE_FLOOR) * np.power(corpus.priors, PRIOR_EXPONENT)
+    return final
 
 
 def rank(corpus: Corpus, query_terms: Sequence[str], query_vector: FloatArray | None) -> list[tuple[int, float]]:

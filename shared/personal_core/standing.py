@@ -52,8 +52,8 @@ _DOMAIN_WORDS: dict[str, str] = {
         concert concerts album albums book books read reading novel novels game games gaming play playing
         podcast podcasts theater theatre comedy horror drama dramas anime netflix streaming band bands genre
         genres art museum museums festival festivals jazz rock pop classical hip-hop rap blues metal punk opera
-        reggae techno folk indie country singer singers artist artists painting paintings dance dancing chess puzzle puzzles
-        board boardgames cards karaoke""",
+        reggae techno folk indie country singer singers artist artists painting paintings dance dancing chess
+        puzzle puzzles board boardgames cards karaoke""",
     "leisure": """weekend weekends hobby hobbies fun activity activities bored boredom relax relaxing pastime
         pastimes leisure""",
     "tech": """code coding python javascript bug bugs app apps software computer computers laptop laptops
@@ -130,7 +130,7 @@ MAX_STANDING_TURN_WORDS = 60
 #: Words of greetings, thanks, acknowledgements and small talk (a turn made of them says nothing).
 _PLEASANTRY = _stems(
     """hi hello hey hiya howdy greetings bye goodbye cheers thanks thank thx ty welcome please sorry okay ok
-    okey alright sure great good nice cool awesome wonderful amazing fantastic perfect excellent lovely glad
+    okey alright sure great good nice cool awesome wonderful amazing fantastic perfect excellent glad
     happy pleasure meet meeting sounds sound help helping helped yeah yep yup yes no nope wow oh ah haha lol
     hehe hmm indeed absolutely definitely totally exactly right true agreed appreciate appreciated really
     much lot day morning evening night later soon see talk chat luck care take let know got get gotcha
