@@ -185,7 +185,8 @@ def by_score(final: Scores) -> list[tuple[int, float]]:
 def final_scores(corpus: Corpus, scores: Scores | None) -> Scores:
     """Each document's final score (see :func:`order`), by corpus index."""
     if scores is None:
-        return corpus.priors.copy()
+        priors: Scores = corpus.priors.copy()
+        return priors
     # A small floor keeps the priors' order among documents with no relevance at all.
     final: Scores = (np.maximum(scores, 0.0) + RELEVANCE_FLOOR) * np.power(corpus.priors, PRIOR_EXPONENT)
     return final

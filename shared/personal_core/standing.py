@@ -48,12 +48,15 @@ _DOMAIN_WORDS: dict[str, str] = {
         product products deal deals order ordering retailer""",
     "money": """budget budgets afford affordable expensive cheap cheaper price prices cost costs money save
         saving savings frugal spend spending pay paying luxury""",
-    "entertainment": """movie movies film films show shows series tv television watch watching music song songs
-        concert concerts album albums book books read reading novel novels game games gaming play playing
-        podcast podcasts theater theatre comedy horror drama dramas anime netflix streaming band bands genre
-        genres art museum museums festival festivals jazz rock pop classical hip-hop rap blues metal punk opera
-        reggae techno folk indie country singer singers artist artists painting paintings dance dancing chess
-        puzzle puzzles board boardgames cards karaoke""",
+    "screen": """movie movies film films show shows series tv television watch watching netflix streaming anime
+        comedy comedies horror drama dramas documentary documentaries cinema sitcom""",
+    "music": """music song songs concert concerts album albums band bands singer singers jazz rock pop classical
+        hip-hop rap blues metal punk opera reggae techno folk indie instrument instruments guitar piano violin
+        listen listening karaoke playlist""",
+    "reading": """book books read reading novel novels author authors poetry poem poems library fiction""",
+    "games": """game games gaming videogame videogames console chess puzzle puzzles boardgames""",
+    "art": """art arts museum museums painting paintings paint draw drawing gallery galleries sculpture
+        photography craft crafts pottery theater theatre dance dancing festival festivals""",
     "leisure": """weekend weekends hobby hobbies fun activity activities bored boredom relax relaxing pastime
         pastimes leisure""",
     "tech": """code coding python javascript bug bugs app apps software computer computers laptop laptops
@@ -95,8 +98,10 @@ REACH: dict[str, frozenset[str]] = {
     "beauty": frozenset({"health", "money", "animals"}),
     "home": frozenset({"money", "animals", "health"}),
     "vehicles": frozenset({"money"}),
-    "entertainment": frozenset({"money"}),
-    "leisure": frozenset({"entertainment", "fitness", "outdoors", "food", "travel", "animals", "money"}),
+    **{d: frozenset({"money"}) for d in ("screen", "music", "reading", "games", "art")},
+    "leisure": frozenset(
+        {"screen", "music", "reading", "games", "art", "fitness", "outdoors", "food", "travel", "animals", "money"}
+    ),
 }
 #: The domain of style and language instructions: it meets every query.
 STYLE = "style"
@@ -114,16 +119,50 @@ _CONSTRAINT = (
     r"terrified|\bfears?\b|phobi|\bhates?\b|\bdislike|aversion|not\s+a\s+(?:big\s+|huge\s+)?fan|no\s+interest|"
     r"not\s+interested|\b(?:don'?t|doesn'?t|do\s+not|does\s+not)\s+(?:like|enjoy|want|care\s+for)|prefer|"
     r"budget|afford|wheelchair|disab|\bblind\b|\bdeaf\b|mobility|chronic|asthma|epilep|migraine|pregnan|"
-    r"\bsober\b|stay\s+away|objection|strictly|\bmust\b"
+    r"\bsober\b|stay\s+away|objection|strictly"
 )
-_STRONG_LIKE = r"\blov(?:e|es|ed|ing)\b|\badores?\b|favou?rite|passionate|huge\s+fan|big\s+fan"
-_STANDING_INSIGHT = re.compile(rf"{_CONSTRAINT}|{_STRONG_LIKE}", re.IGNORECASE)
-_STANDING_TURN = re.compile(_CONSTRAINT, re.IGNORECASE)
-_FIRST_PERSON = re.compile(r"\b(?:I|I'm|Im|I've|my|me)\b", re.IGNORECASE)
+#: A strong like as the statement's predicate ("Loves jazz", "Melanie loves painting"), or a favourite.
+_STRONG_LIKE = re.compile(
+    r"^(?:[\w'-]+\s+)?(?:really\s+|also\s+)?(?:loves?|adores?|is\s+passionate\s+about|is\s+a\s+(?:huge|big)\s+fan\s+of)"
+    r"\b|\bfavou?rite\b",
+    re.IGNORECASE,
+)
+_STANDING_INSIGHT = re.compile(_CONSTRAINT, re.IGNORECASE)
+_FEW = r"(?:[\w'-]+\s+){0,6}?"
+#: A user's own standing statement: the constraint is said of "I" or "my" ("I'm allergic to", "I avoid",
+#: "I have a severe peanut allergy", "my diet"), not merely near it ("I was scared when we crashed").
+_I_AM = (
+    r"allergic|intolerant|vegan|vegetarian|pescatarian|celiac|coeliac|diabetic|(?:afraid|scared|terrified)\s+of|"
+    r"not\s+(?:a\s+)?(?:big\s+|huge\s+)?fan\s+of|not\s+interested\s+in|sober|averse\s+to|not\s+comfortable|"
+    r"(?:on|following)\s+a\s+" + _FEW + r"diet"
+)
+_I_DO = (
+    r"avoid|refuse|dislike|hate|detest|despise|loathe|prefer|stay\s+away|use\s+a\s+wheelchair|"
+    r"follow\s+a\s+" + _FEW + r"diet|get\s+(?:very\s+|really\s+)?uncomfortable|"
+    r"(?:only|exclusively)\s+(?:eat|drink|wear|use|buy|watch|read|consider|travel|stay|listen)|"
+    r"(?:can'?t|cannot|won'?t|will\s+not)\s+(?:stand|bear|consider|eat|drink|tolerate)|"
+    r"(?:don'?t|do\s+not|never)\s+(?:eat|drink|consume|like|enjoy|want|wear|use|watch|fly|drive)"
+)
+_I_HAVE = (
+    r"allerg(?:y|ies)|intolerance|aversion|phobia|fear\s+of|preference|no\s+interest|diabetes|asthma|epilepsy|"
+    r"celiac|coeliac|(?:ethical\s+)?objection|a\s+(?:tight|limited|small)\s+budget"
+)
+#: A user's own standing statement: the constraint is said of "I" or "my" ("I'm allergic to", "I avoid",
+#: "I have a severe peanut allergy", "my diet"), not merely near it ("I was scared when we crashed").
+_STANDING_TURN = re.compile(
+    rf"\bI(?:'m|\s+am)\s+{_FEW}(?:{_I_AM})\b|\bI\s+{_FEW}(?:{_I_DO})\b|"
+    rf"\bI(?:\s+have|'ve)\s+(?:got\s+)?{_FEW}(?:{_I_HAVE})\b|"
+    r"\bmy\s+(?:\w+\s+){0,2}(?:allerg(?:y|ies)|diet|budget|intolerance|phobia)\b",
+    re.IGNORECASE,
+)
 #: Slots (see the heuristic reasoner) whose holders are standing by nature.
 _STANDING_SLOTS = ("diet", "food:", "fear:", "taste:", "instruction:", "favorite:")
 #: Kinds that never stand: a goal, a passing feeling, a belief or a skill does not constrain every answer.
 _TRANSIENT_KINDS = frozenset({"goal", "emotion", "belief", "knowledge", "relationship"})
+#: Longest third-person insight read as standing, in words.
+MAX_STANDING_INSIGHT_WORDS = 16
+#: A standing marker must start within an insight's first this many words (its predicate, not an aside).
+HEAD_WORDS = 5
 #: Longest user turn read as a standing statement, in words (longer turns are stories, not constraints).
 MAX_STANDING_TURN_WORDS = 60
 
@@ -176,19 +215,29 @@ def match(domains: frozenset[str], reach: Mapping[str, int]) -> int:
 
 def is_standing_insight(text: str, kind: str, slot: str | None = None) -> bool:
     """Whether an insight states a standing preference or constraint (diet, allergy, fear, dislike, budget,
-    strong like, style instruction...)."""
+    strong like, style instruction...): a standing slot, a style instruction, a first-person statement like a
+    standing turn, or a marker among its first :data:`HEAD_WORDS` words ("Is allergic to peanuts", "Melanie
+    loves painting"; not "...appreciates the themes of self-acceptance and love")."""
     if slot and slot.startswith(_STANDING_SLOTS):
         return True
     if _STYLE.search(text):
         return True
-    return kind not in _TRANSIENT_KINDS and _STANDING_INSIGHT.search(text) is not None
+    if kind in _TRANSIENT_KINDS:
+        return False
+    if is_standing_turn(text):
+        return True
+    if len(text.split()) > MAX_STANDING_INSIGHT_WORDS:
+        return False  # a story, not a standing statement
+    found = _STANDING_INSIGHT.search(text) or _STRONG_LIKE.search(text)
+    return found is not None and len(text[: found.start()].split()) < HEAD_WORDS
 
 
 def is_standing_turn(text: str) -> bool:
     """Whether a user's own turn states a standing constraint in the first person ("I have a severe peanut
     allergy", "I avoid crowded places"); long turns are stories and never count."""
-    if len(text.split()) > MAX_STANDING_TURN_WORDS or not _FIRST_PERSON.search(text):
+    if len(text.split()) > MAX_STANDING_TURN_WORDS:
         return False
+    text = text.replace("\u2019", "'")
     return _STANDING_TURN.search(text) is not None or _STYLE.search(text) is not None
 
 
