@@ -19,7 +19,7 @@ from .context import Candidate, PackingPolicy, clean_line, insight_line, message
 from .model import ContextSource, Insight, InsightKind, UserContext
 from .ranking import Scores, borrow_evidence, by_score, final_scores, rank, relevance
 from .records import StoredMessage
-from .standing import is_low_content, is_standing_insight, is_standing_turn, item_domains, match, query_reach
+from .standing import is_low_content, is_standing_insight, item_domains, match, query_reach, standing_turn_domains
 from .state import UserState
 from .text import normalise, terms
 from .tokens import TokenCounter
@@ -75,11 +75,7 @@ class StandingCache:
         hit = self.turn_kinds.get(message.id)
         if hit is None or hit[0] != message.content:
             low = is_low_content(message.content)
-            standing = (
-                item_domains(message.content)
-                if not low and message.role.value == "user" and is_standing_turn(message.content)
-                else None
-            )
+            standing = standing_turn_domains(message.content) if not low and message.role.value == "user" else None
             hit = (message.content, low, standing or None)
             self.turn_kinds[message.id] = hit
         return hit[1], hit[2]

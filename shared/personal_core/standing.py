@@ -22,55 +22,62 @@ from .text import terms
 #: Domains of words (listed in plain form; matched on the same stems as the lexical ranker uses).
 _DOMAIN_WORDS: dict[str, str] = {
     "food": """food foods eat eats eating ate diet diets dietary meal meals restaurant restaurants cafe cafes café
-        coffee tea dinner dinners lunch lunches breakfast brunch snack snacks recipe recipes cook cooks cooking
-        bake baking dish dishes cuisine cuisines menu menus vegan vegans vegetarian pescatarian gluten dairy
-        lactose peanut peanuts nut nuts shellfish seafood fish meat meats pork beef chicken egg eggs sugar keto
-        kosher halal drink drinks wine beer alcohol cocktail cocktails bar bars pub pubs grocery groceries
-        bakery bakeries pastry pastries dessert desserts pizza burger burgers sushi cheese milk bread food
-        ingredient ingredients bistro eatery eateries diner takeout protein supplement supplements nutrition
-        soup salad salads fruit vegetables spicy taste tasting chef""",
-    "health": """allergy allergies allergic intolerance intolerant celiac coeliac diabetes diabetic asthma
-        epilepsy condition conditions medication medications medicine doctor doctors pain injury injuries knee
-        knees back wheelchair disability disabled blind deaf hearing mobility anxiety anxious depression
-        health healthy chronic migraine migraines pregnant pregnancy sober sick illness therapy symptoms
-        sleep insomnia heart blood pressure surgery hospital""",
+        coffee tea dinner dinners lunch lunches breakfast brunch snack snacks recipe recipes cook cooks cooking bake
+        baking dish dishes cuisine cuisines menu menus vegan vegans vegetarian pescatarian gluten dairy lactose
+        peanut peanuts nut nuts shellfish seafood fish meat meats pork beef chicken egg eggs sugar keto kosher halal
+        drink drinks wine beer alcohol cocktail cocktails bar bars pub pubs grocery groceries bakery bakeries pastry
+        pastries dessert desserts pizza burger burgers sushi cheese milk bread food ingredient ingredients bistro
+        eatery eateries diner takeout protein supplement supplements nutrition soup salad salads fruit vegetables
+        spicy taste tasting chef""",
+    "health": """allergy allergies allergic intolerance intolerant celiac coeliac diabetes diabetic asthma epilepsy
+        condition conditions medication medications medicine doctor doctors pain injury injuries knee knees back
+        wheelchair disability disabled blind deaf hearing mobility anxiety anxious depression health healthy chronic
+        migraine migraines pregnant pregnancy sober sick illness therapy symptoms sleep insomnia heart blood
+        pressure surgery hospital""",
     "fitness": """exercise exercises workout workouts gym run runs running runner hike hikes hiking hiker sport
         sports swim swimming yoga pilates training train fitness cardio marathon marathons cycling bike biking
         climbing climb strength muscle muscles endurance stretch stretching weights lifting""",
-    "travel": """travel travels traveling travelling trip trips flight flights fly flying flies plane planes
-        airport airports airline airlines vacation vacations holiday holidays hotel hotels hostel visit
-        visiting tour tours tourist tourists destination destinations abroad cruise cruises itinerary journey
-        sightseeing passport luggage resort resorts trek visa train trains""",
-    "outdoors": """outdoor outdoors hike hiking camping camp nature beach beaches mountain mountains height
-        heights adventure adventures climbing ski skiing surf surfing kayak kayaking park parks trail trails
-        water ocean sea lake sailing sail boat boating fishing garden gardening""",
+    "travel": """travel travels traveling travelling trip trips flight flights fly flying flies plane planes airport
+        airports airline airlines vacation vacations holiday holidays hotel hotels hostel visit visiting tour tours
+        tourist tourists destination destinations abroad cruise cruises itinerary journey sightseeing passport
+        luggage resort resorts trek visa train trains""",
+    "outdoors": """outdoor outdoors hike hiking camping camp nature beach beaches mountain mountains height heights
+        adventure adventures climbing ski skiing surf surfing kayak kayaking park parks trail trails water ocean sea
+        lake sailing sail boat boating fishing garden gardening""",
     "shopping": """buy buying bought shop shops shopping purchase purchases store stores gift gifts brand brands
         product products deal deals order ordering retailer""",
-    "money": """budget budgets afford affordable expensive cheap cheaper price prices cost costs money save
-        saving savings frugal spend spending pay paying luxury""",
-    "screen": """movie movies film films show shows series tv television watch watching netflix streaming anime
+    "money": """budget budgets afford affordable expensive cheap cheaper price prices cost costs money save saving
+        savings frugal spend spending pay paying luxury""",
+    "screen": """content zombie zombies thriller thrillers sci-fi fantasy apocalyptic violence violent episode
+        episodes movie movies film films show shows series tv television watch watching netflix streaming anime
         comedy comedies horror drama dramas documentary documentaries cinema sitcom""",
     "music": """music song songs concert concerts album albums band bands singer singers jazz rock pop classical
         hip-hop rap blues metal punk opera reggae techno folk indie instrument instruments guitar piano violin
         listen listening karaoke playlist""",
     "reading": """book books read reading novel novels author authors poetry poem poems library fiction""",
-    "games": """game games gaming videogame videogames console chess puzzle puzzles boardgames""",
-    "art": """art arts museum museums painting paintings paint draw drawing gallery galleries sculpture
-        photography craft crafts pottery theater theatre dance dancing festival festivals""",
+    "games": """rpg rpgs tabletop mobile fantasy game games gaming videogame videogames console chess puzzle puzzles
+        boardgames""",
+    "art": """art arts museum museums painting paintings paint draw drawing gallery galleries sculpture photography
+        craft crafts pottery theater theatre dance dancing festival festivals""",
     "leisure": """weekend weekends hobby hobbies fun activity activities bored boredom relax relaxing pastime
         pastimes leisure""",
     "tech": """code coding python javascript bug bugs app apps software computer computers laptop laptops
-        programming program developer flask django server servers database error errors crash crashes
-        debugging debug api linux windows script scripts function compile""",
+        programming program developer flask django server servers database error errors crash crashes debugging
+        debug api linux windows script scripts function compile""",
+    "places": """city cities town towns neighborhood neighborhoods neighbourhood region regions place places area
+        areas suburb suburbs urban rural countryside climate climates weather humid humidity heat hot cold temperate
+        temperature rain rainy sunny noise noisy quiet crowded crowds downtown location locations""",
     "home": """house houses home homes apartment apartments flat rent renting neighborhood neighbourhood
         neighborhoods city cities living live move moving relocate garden furniture decor""",
     "work": """job jobs work working career careers office remote colleague colleagues boss meeting meetings
         interview interviews workplace salary""",
-    "learning": """learn learning study studying course courses class classes exam exams school university
-        tutor lesson lessons teach teaching textbook textbooks flashcards""",
+    "learning": """economics math mathematics history science physics chemistry biology subject subjects tutorial
+        tutorials lecture lectures learn learning study studying course courses class classes exam exams school
+        university tutor lesson lessons teach teaching textbook textbooks flashcards""",
     "fashion": """clothes clothing wear wearing outfit outfits dress dresses jacket jackets shoes shoe fashion
         wardrobe fabric fabrics jewelry accessories""",
-    "beauty": """skincare makeup cosmetics beauty hair skin serum serums lotion fragrance perfume""",
+    "beauty": """lip lips balm lipstick nail nails moisturizer shampoo skincare makeup cosmetics beauty hair skin
+        serum serums lotion fragrance perfume""",
     "vehicles": """car cars vehicle vehicles drive driving suv electric commute truck motorcycle""",
     "animals": """animal animals pet pets dog dogs cat cats zoo zoos wildlife""",
 }
@@ -89,14 +96,16 @@ for _domain, _words in _DOMAIN_WORDS.items():
 #: Domains whose standing items bear on a question of a domain (besides its own).
 REACH: dict[str, frozenset[str]] = {
     "food": frozenset({"health", "money"}),
-    "travel": frozenset({"food", "health", "money", "outdoors", "animals", "fitness"}),
+    "travel": frozenset({"food", "health", "money", "outdoors", "animals", "fitness", "places"}),
     "outdoors": frozenset({"health", "fitness", "travel"}),
     "fitness": frozenset({"health", "food", "outdoors"}),
     "health": frozenset({"food", "fitness"}),
     "shopping": frozenset({"money", "fashion", "beauty", "food", "vehicles"}),
     "fashion": frozenset({"money", "shopping"}),
     "beauty": frozenset({"health", "money", "animals"}),
-    "home": frozenset({"money", "animals", "health"}),
+    "home": frozenset({"money", "animals", "health", "places"}),
+    "places": frozenset({"home", "money", "health"}),
+    "work": frozenset({"places", "money"}),
     "vehicles": frozenset({"money"}),
     **{d: frozenset({"money"}) for d in ("screen", "music", "reading", "games", "art")},
     "leisure": frozenset(
@@ -129,6 +138,7 @@ _STRONG_LIKE = re.compile(
 )
 _STANDING_INSIGHT = re.compile(_CONSTRAINT, re.IGNORECASE)
 _FEW = r"(?:[\w'-]+\s+){0,6}?"
+_NEAR = r"(?:[\w'-]+\s+){0,3}?"
 #: A user's own standing statement: the constraint is said of "I" or "my" ("I'm allergic to", "I avoid",
 #: "I have a severe peanut allergy", "my diet"), not merely near it ("I was scared when we crashed").
 _I_AM = (
@@ -150,11 +160,13 @@ _I_HAVE = (
 #: A user's own standing statement: the constraint is said of "I" or "my" ("I'm allergic to", "I avoid",
 #: "I have a severe peanut allergy", "my diet"), not merely near it ("I was scared when we crashed").
 _STANDING_TURN = re.compile(
-    rf"\bI(?:'m|\s+am)\s+{_FEW}(?:{_I_AM})\b|\bI\s+{_FEW}(?:{_I_DO})\b|"
+    rf"\bI(?:'m|\s+am)\s+{_NEAR}(?:{_I_AM})\b|\bI\s+{_NEAR}(?:{_I_DO})\b|"
     rf"\bI(?:\s+have|'ve)\s+(?:got\s+)?{_FEW}(?:{_I_HAVE})\b|"
     r"\bmy\s+(?:\w+\s+){0,2}(?:allerg(?:y|ies)|diet|budget|intolerance|phobia)\b",
     re.IGNORECASE,
 )
+_FIRST_PERSON = re.compile(r"\s*I(?:'m|'ve|\s)", re.IGNORECASE)
+_SENTENCE = re.compile(r"(?<=[.!?;])\s+")
 #: Slots (see the heuristic reasoner) whose holders are standing by nature.
 _STANDING_SLOTS = ("diet", "food:", "fear:", "taste:", "instruction:", "favorite:")
 #: Kinds that never stand: a goal, a passing feeling, a belief or a skill does not constrain every answer.
@@ -176,6 +188,8 @@ _PLEASANTRY = _stems(
     understand understood noted fine thing things anytime problem worries course that's it's what's you're
     that'll sounds""",
 )
+#: A capitalised word after the first one: a name ("Nice to meet you, Ann!").
+_NAME = re.compile(r"(?<=\W)(?-i:[A-Z])[\w'-]+")
 #: Most content words a pleasantry-bearing turn may hold and still say nothing (a name: "Nice to meet you, Ann!").
 MAX_LOW_CONTENT_WORDS = 1
 
@@ -224,8 +238,8 @@ def is_standing_insight(text: str, kind: str, slot: str | None = None) -> bool:
         return True
     if kind in _TRANSIENT_KINDS:
         return False
-    if is_standing_turn(text):
-        return True
+    if is_standing_turn(text) or (_FIRST_PERSON.match(text) and _STANDING_INSIGHT.search(text)):
+        return True  # a first-person statement (an LLM may write the user's own words down)
     if len(text.split()) > MAX_STANDING_INSIGHT_WORDS:
         return False  # a story, not a standing statement
     found = _STANDING_INSIGHT.search(text) or _STRONG_LIKE.search(text)
@@ -235,17 +249,33 @@ def is_standing_insight(text: str, kind: str, slot: str | None = None) -> bool:
 def is_standing_turn(text: str) -> bool:
     """Whether a user's own turn states a standing constraint in the first person ("I have a severe peanut
     allergy", "I avoid crowded places"); long turns are stories and never count."""
+    return bool(standing_turn_domains(text, check_only=True))
+
+
+def standing_turn_domains(text: str, check_only: bool = False) -> frozenset[str]:
+    """The domains of the sentences of a user turn that state a standing constraint (empty: none does). Only
+    those sentences count: "Can I watch you play? I'm allergic to fur." constrains animals, not films."""
     if len(text.split()) > MAX_STANDING_TURN_WORDS:
-        return False
+        return frozenset()
     text = text.replace("\u2019", "'")
-    return _STANDING_TURN.search(text) is not None or _STYLE.search(text) is not None
+    found: set[str] = set()
+    for sentence in _SENTENCE.split(text):
+        if _STANDING_TURN.search(sentence) or _STYLE.search(sentence):
+            domains = item_domains(sentence)
+            if check_only:
+                return domains | {STYLE}
+            found |= domains
+    return frozenset(found)
 
 
 def is_low_content(text: str) -> bool:
-    """Whether a turn says nothing worth quoting: no content word at all ("Okay."), or greetings, thanks and
-    acknowledgements around at most one other word ("Nice to meet you, Ann!", "Sounds great, thanks!")."""
+    """Whether a turn says nothing worth quoting: no content word at all ("Okay.", "Sounds great, thanks!"), or
+    greetings, thanks and acknowledgements around a name only ("Nice to meet you, Ann!", "Thanks, Caroline!")."""
     words = terms(text)
     content = [w for w in words if w not in _PLEASANTRY]
     if not content:
         return True
-    return len(content) <= MAX_LOW_CONTENT_WORDS and len(content) < len(words)
+    if len(content) > MAX_LOW_CONTENT_WORDS or len(content) == len(words):
+        return False
+    names = {terms(w)[0] for w in _NAME.findall(text) if terms(w)}
+    return all(w in names for w in content)
