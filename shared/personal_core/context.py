@@ -87,9 +87,9 @@ class PackingPolicy:
 
     The card goes first, then the standing tier: standing preferences and constraints whose domain fits the
     query (see :mod:`.standing`), best fit first: the first whenever it fits, the others within
-    ``standing_share`` of the budget. Then the best
-    insight and the summary; then insights and raw message excerpts share what is left, best score first
-    (insight scores times ``insight_weight``; both kinds are scored on one scale by the ranker). Insights and
+    ``standing_share`` of the budget. Then the best insight and the summary; then insights and raw message
+    excerpts share what is left, best score first (insight scores times ``insight_weight``; both kinds are
+    scored on one scale by the ranker). Insights and
     excerpts scoring below ``min_score`` are left out even when budget remains (a context may be shorter than
     its budget); the card, the standing tier and the summary are not subject to it, and a query with no
     relevance signal (empty) applies no floor. With ``skip_cited_messages``, an excerpt of a message that a
@@ -208,7 +208,7 @@ def pack(
     tokens = counter.count(text) if text else 0
     while tokens > max_tokens and ordered:  # token merges across lines: drop the last chosen item
         drop = chosen.pop()
-        ordered = [c for c in ordered if c is not drop]
+        ordered = [c for c in ordered if (c.source, c.id) != (drop.source, drop.id)]
         text = render(ordered, counter)
         tokens = counter.count(text) if text else 0
     items = [
@@ -232,7 +232,7 @@ def _merged(
 def _display_order(chosen: list[Candidate], sections: Mapping[ContextSource, Sequence[Candidate]]) -> list[Candidate]:
     """Card, insights and summary in rank order (standing items not among a section's candidates first);
     message excerpts chronologically."""
-    picked = {(c.source, c.id): c for c in chosen}
+    picked = {(c.source, c.id) for c in chosen}
     out: list[Candidate] = []
     for source in SECTION_ORDER:
         ranked = [c for c in sections.get(source, ()) if (c.source, c.id) in picked]
