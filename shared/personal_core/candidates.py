@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 
 from .context import Candidate, PackingPolicy, clean_line, insight_line, message_line, pack
 from .model import ContextSource, Insight, InsightKind, UserContext
-from .ranking import Scores, borrow_evidence, by_score, final_scores, rank, relevance
+from .ranking import IntArray, Scores, borrow_evidence, by_score, final_scores, rank, relevance
 from .records import StoredMessage
 from .standing import is_low_content, is_standing_insight, item_domains, match, query_reach, standing_turn_domains
 from .state import UserState
@@ -30,8 +31,12 @@ MAX_EXCERPT_TOKENS = 60
 RELATED_INSIGHTS = 40
 #: Most standing items (see :mod:`.standing`) offered to the packer's standing tier for one query.
 MAX_STANDING = 6
+#: Extra standing items looked at per domain group (some are skipped: on the card, excluded, already cited).
+STANDING_SPARE = 8
 
 Ranking = list[tuple[int, float]]
+#: Standing items grouped by their domains: (domains, corpus indices) -- a query's fit is computed per group.
+StandingGroups = list[tuple[frozenset[str], IntArray]]
 
 
 class SearchHit(BaseModel):
@@ -65,8 +70,8 @@ class StandingCache:
     """One user's standing items by corpus index, rebuilt when the model changes; turn classifications by
     message id survive rebuilds (a turn is classified once)."""
 
-    insights: dict[bool, tuple[int, list[tuple[int, frozenset[str]]]]] = field(default_factory=dict)
-    turns: tuple[int, list[tuple[int, frozenset[str]]]] | None = None
+    insights: dict[bool, tuple[int, StandingGroups]] = field(default_factory=dict)
+    turns: tuple[int, StandingGroups] | None = None
     turn_kinds: dict[str, tuple[str, bool, frozenset[str] | None]] = field(default_factory=dict)
 
     def turn(self, stored: StoredMessage) -> tuple[bool, frozenset[str] | None]:
@@ -90,8 +95,15 @@ def standing_cache(state: UserState) -> StandingCache:
     return cache
 
 
-def standing_insights(state: UserState, include_superseded: bool) -> list[tuple[int, frozenset[str]]]:
-    """(corpus index, domains) of the standing insights among :meth:`UserState.insight_corpus`'s; cached."""
+def _grouped(found: list[tuple[int, frozenset[str]]]) -> StandingGroups:
+    groups: dict[frozenset[str], list[int]] = {}
+    for index, domains in found:
+        groups.setdefault(domains, []).append(index)
+    return [(domains, np.array(indices, dtype=np.int64)) for domains, indices in groups.items()]
+
+
+def standing_insights(state: UserState, include_superseded: bool) -> StandingGroups:
+    """The standing insights among :meth:`UserState.insight_corpus`'s, by domains; cached per insights version."""
     cache = standing_cache(state)
     hit = cache.insights.get(include_superseded)
     if hit is not None and hit[0] == state.insights_version:
@@ -104,12 +116,13 @@ def standing_insights(state: UserState, include_superseded: bool) -> list[tuple[
             domains = item_domains(insight.text)
             if domains:
                 found.append((index, domains))
-    cache.insights[include_superseded] = (state.insights_version, found)
-    return found
+    groups = _grouped(found)
+    cache.insights[include_superseded] = (state.insights_version, groups)
+    return groups
 
 
-def standing_turns(state: UserState) -> list[tuple[int, frozenset[str]]]:
-    """(corpus index, domains) of the user's own turns that state a standing constraint; cached per version."""
+def standing_turns(state: UserState) -> StandingGroups:
+    """The user's own turns that state a standing constraint, by domains; cached per model version."""
     cache = standing_cache(state)
     if cache.turns is not None and cache.turns[0] == state.version:
         return cache.turns[1]
@@ -122,8 +135,23 @@ def standing_turns(state: UserState) -> list[tuple[int, frozenset[str]]]:
     live = set(mids)
     for gone in [m for m in cache.turn_kinds if m not in live]:
         del cache.turn_kinds[gone]
-    cache.turns = (state.version, found)
-    return found
+    groups = _grouped(found)
+    cache.turns = (state.version, groups)
+    return groups
+
+
+def _best_fitting(
+    groups: StandingGroups, reach: dict[str, int], scores: Scores, source_rank: int
+) -> list[tuple[int, int, float, int]]:
+    """(-fit, source rank, -score, corpus index) of the best items that fit the query (best fit, then score)."""
+    fitting = [(f, indices) for domains, indices in groups if (f := match(domains, reach))]
+    if not fitting:
+        return []
+    index = np.concatenate([indices for _, indices in fitting])
+    fits = np.concatenate([np.full(len(indices), f, dtype=np.int64) for f, indices in fitting])
+    score = scores[index]
+    best = np.lexsort((-score, -fits))[: MAX_STANDING + STANDING_SPARE]
+    return [(-int(fits[b]), source_rank, -float(score[b]), int(index[b])) for b in best]
 
 
 def render_cache(state: UserState) -> RenderCache:
@@ -248,20 +276,23 @@ def build_context(
                 if len(message_candidates) >= limit:
                     break
         sections["message"] = message_candidates
-    standing: list[tuple[int, int, float, Candidate]] = []
+    standing: list[Candidate] = []
     reach = query_reach(query_terms)
-    if reach:  # standing items whose domains meet the query's, best fit first, then by score
-        for index, domains in standing_insights(state, include_superseded):
-            fit = match(domains, reach)
-            if fit and (candidate := insight_candidate(index, float(ranked.insight_scores[index]))) is not None:
-                standing.append((-fit, 0, -candidate.score, candidate))
+    if reach:  # standing items whose domains meet the query's: best fit first, then insights, then by score
+        keyed = _best_fitting(standing_insights(state, include_superseded), reach, ranked.insight_scores, 0)
         if include_messages:
-            for index, domains in standing_turns(state):
-                fit = match(domains, reach)
-                score = float(ranked.message_scores[index])
-                if fit and (candidate := message_candidate(state.messages[mids[index]], score)) is not None:
-                    standing.append((-fit, 1, -candidate.score, candidate))
-        standing.sort(key=lambda s: s[:3])
+            keyed += _best_fitting(standing_turns(state), reach, ranked.message_scores, 1)
+        keyed.sort()
+        for _, source_rank, score, index in keyed:
+            candidate = (
+                insight_candidate(index, -score)
+                if source_rank == 0
+                else message_candidate(state.messages[mids[index]], -score)
+            )
+            if candidate is not None:
+                standing.append(candidate)
+                if len(standing) >= MAX_STANDING:
+                    break
     return pack(
         state.user_id,
         query,
@@ -269,7 +300,7 @@ def build_context(
         budget,
         counter,
         policy,
-        standing=[s[3] for s in standing[:MAX_STANDING]],
+        standing=standing,
         scored=ranked.scored,
     )
 
