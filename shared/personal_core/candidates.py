@@ -342,12 +342,13 @@ def _candidate(
     score: float = 0.0,
     evidence: tuple[str, ...] = (),
     order: float = 0.0,
+    group: str = "",
 ) -> Candidate:
     tokens = renders.tokens.get(line)
     if tokens is None:
         tokens = counter.count(line)
         renders.tokens[line] = tokens
-    return Candidate(source, item_id, text, line, tokens, score, evidence, order)
+    return Candidate(source, item_id, text, line, tokens, score, evidence, order, group)
 
 
 def _message_candidate(renders: RenderCache, counter: TokenCounter, stored: StoredMessage, score: float) -> Candidate:
@@ -360,5 +361,14 @@ def _message_candidate(renders: RenderCache, counter: TokenCounter, stored: Stor
     render = partial(message_line, message.role.value, message.created_at, excerpt)
     line = renders.line(stored, ("message", message.id, False), render)
     return _candidate(
-        renders, counter, "message", message.id, excerpt, line, score, (message.id,), order=float(stored.seq)
+        renders,
+        counter,
+        "message",
+        message.id,
+        excerpt,
+        line,
+        score,
+        (message.id,),
+        order=float(stored.seq),
+        group=message.session_id,
     )

@@ -79,6 +79,7 @@ class Candidate:
     score: float = 0.0
     evidence: tuple[str, ...] = ()
     order: float = 0.0  # display order within the message section (timestamp)
+    group: str = ""  # the message's session (for :attr:`PackingPolicy.session_decay`)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class PackingPolicy:
     skip_cited_messages: bool = True
     min_score: float = 0.2
     standing_share: float = 0.1
+    session_decay: float = 1.0
 
 
 def _contained(line: str) -> str:
@@ -197,7 +199,7 @@ def pack(
             try_add(c, max_tokens)
         cited.update(e for c in chosen if c.source in ("card", "insight") for e in c.evidence)
         messages = [c for c in sections.get("message", ()) if c.score >= floor]
-        for c in _merged(insights, messages, policy.insight_weight):
+        for c in _merged(insights, messages, policy.insight_weight, policy.session_decay):
             if c.source == "message" and policy.skip_cited_messages and c.id in cited:
                 continue
             if try_add(c, max_tokens) and c.source == "insight":
@@ -219,12 +221,20 @@ def pack(
 
 
 def _merged(
-    insights: Sequence[Candidate], messages: Sequence[Candidate], insight_weight: float
+    insights: Sequence[Candidate], messages: Sequence[Candidate], insight_weight: float, session_decay: float = 1.0
 ) -> list[Candidate]:
     """Both lists (each best first) as one, by score; an insight wins a tie, and excerpts that do not match
-    the query at all (score below :data:`MIN_MESSAGE_SCORE`) come after every insight."""
+    the query at all (score below :data:`MIN_MESSAGE_SCORE`) come after every insight. With ``session_decay``
+    below 1, each excerpt's score is multiplied by it once per better-scored excerpt of the same session
+    (spreads the excerpts over sessions)."""
     keyed = [(0, -c.score * insight_weight, 0, i, c) for i, c in enumerate(insights)]
-    keyed += [(int(c.score < MIN_MESSAGE_SCORE), -c.score, 1, i, c) for i, c in enumerate(messages)]
+    seen: dict[str, int] = {}
+    for i, c in enumerate(messages):
+        score = c.score
+        if session_decay < 1.0 and c.group:
+            score *= session_decay ** seen.get(c.group, 0)
+            seen[c.group] = seen.get(c.group, 0) + 1
+        keyed.append((int(c.score < MIN_MESSAGE_SCORE), -score, 1, i, c))
     keyed.sort(key=lambda k: k[:4])
     return [k[4] for k in keyed]
 

@@ -21,21 +21,21 @@ from .text import terms
 
 #: Domains of words (listed in plain form; matched on the same stems as the lexical ranker uses).
 _DOMAIN_WORDS: dict[str, str] = {
-    "food": """food foods eat eats eating ate diet diets dietary meal meals restaurant restaurants cafe cafes café
-        coffee tea dinner dinners lunch lunches breakfast brunch snack snacks recipe recipes cook cooks cooking bake
-        baking dish dishes cuisine cuisines menu menus vegan vegans vegetarian pescatarian gluten dairy lactose
-        peanut peanuts nut nuts shellfish seafood fish meat meats pork beef chicken egg eggs sugar keto kosher halal
-        drink drinks wine beer alcohol cocktail cocktails bar bars pub pubs grocery groceries bakery bakeries pastry
-        pastries dessert desserts pizza burger burgers sushi cheese milk bread food ingredient ingredients bistro
-        eatery eateries diner takeout protein supplement supplements nutrition soup salad salads fruit vegetables
-        spicy taste tasting chef""",
+    "food": """dining dine food foods eat eats eating ate diet diets dietary meal meals restaurant restaurants cafe
+        cafes café coffee tea dinner dinners lunch lunches breakfast brunch snack snacks recipe recipes cook cooks
+        cooking bake baking dish dishes cuisine cuisines menu menus vegan vegans vegetarian pescatarian gluten dairy
+        lactose peanut peanuts nut nuts shellfish seafood fish meat meats pork beef chicken egg eggs sugar keto
+        kosher halal drink drinks wine beer alcohol cocktail cocktails bar bars pub pubs grocery groceries bakery
+        bakeries pastry pastries dessert desserts pizza burger burgers sushi cheese milk bread food ingredient
+        ingredients bistro eatery eateries diner takeout protein supplement supplements nutrition soup salad salads
+        fruit vegetables spicy taste tasting chef""",
     "health": """allergy allergies allergic intolerance intolerant celiac coeliac diabetes diabetic asthma epilepsy
         condition conditions medication medications medicine doctor doctors pain injury injuries knee knees back
         wheelchair disability disabled blind deaf hearing mobility anxiety anxious depression health healthy chronic
         migraine migraines pregnant pregnancy sober sick illness therapy symptoms sleep insomnia heart blood
         pressure surgery hospital""",
-    "fitness": """exercise exercises workout workouts gym run runs running runner hike hikes hiking hiker sport
-        sports swim swimming yoga pilates training train fitness cardio marathon marathons cycling bike biking
+    "fitness": """active fit exercise exercises workout workouts gym run runs running runner hike hikes hiking hiker
+        sport sports swim swimming yoga pilates training train fitness cardio marathon marathons cycling bike biking
         climbing climb strength muscle muscles endurance stretch stretching weights lifting""",
     "travel": """travel travels traveling travelling trip trips flight flights fly flying flies plane planes airport
         airports airline airlines vacation vacations holiday holidays hotel hotels hostel visit visiting tour tours
@@ -48,15 +48,15 @@ _DOMAIN_WORDS: dict[str, str] = {
         product products deal deals order ordering retailer""",
     "money": """budget budgets afford affordable expensive cheap cheaper price prices cost costs money save saving
         savings frugal spend spending pay paying luxury""",
-    "screen": """content zombie zombies thriller thrillers sci-fi fantasy apocalyptic violence violent episode
-        episodes movie movies film films show shows series tv television watch watching netflix streaming anime
-        comedy comedies horror drama dramas documentary documentaries cinema sitcom""",
+    "screen": """fiction content zombie zombies thriller thrillers sci-fi fantasy apocalyptic violence violent
+        episode episodes movie movies film films show shows series tv television watch watching netflix streaming
+        anime comedy comedies horror drama dramas documentary documentaries cinema sitcom""",
     "music": """music song songs concert concerts album albums band bands singer singers jazz rock pop classical
         hip-hop rap blues metal punk opera reggae techno folk indie instrument instruments guitar piano violin
         listen listening karaoke playlist""",
     "reading": """book books read reading novel novels author authors poetry poem poems library fiction""",
-    "games": """rpg rpgs tabletop mobile fantasy game games gaming videogame videogames console chess puzzle puzzles
-        boardgames""",
+    "games": """role-playing larp graphics rpg rpgs tabletop mobile fantasy game games gaming videogame videogames
+        console chess puzzle puzzles boardgames""",
     "art": """art arts museum museums painting paintings paint draw drawing gallery galleries sculpture photography
         craft crafts pottery theater theatre dance dancing festival festivals""",
     "leisure": """weekend weekends hobby hobbies fun activity activities bored boredom relax relaxing pastime
@@ -64,21 +64,26 @@ _DOMAIN_WORDS: dict[str, str] = {
     "tech": """code coding python javascript bug bugs app apps software computer computers laptop laptops
         programming program developer flask django server servers database error errors crash crashes debugging
         debug api linux windows script scripts function compile""",
-    "places": """city cities town towns neighborhood neighborhoods neighbourhood region regions place places area
-        areas suburb suburbs urban rural countryside climate climates weather humid humidity heat hot cold temperate
-        temperature rain rainy sunny noise noisy quiet crowded crowds downtown location locations""",
+    "places": """crime safety safe nightlife city cities town towns neighborhood neighborhoods neighbourhood region
+        regions place places area areas suburb suburbs urban rural countryside climate climates weather humid
+        humidity heat hot cold temperate temperature rain rainy sunny noise noisy quiet crowded crowds downtown
+        location locations""",
     "home": """house houses home homes apartment apartments flat rent renting neighborhood neighbourhood
         neighborhoods city cities living live move moving relocate garden furniture decor""",
     "work": """job jobs work working career careers office remote colleague colleagues boss meeting meetings
         interview interviews workplace salary""",
-    "learning": """economics math mathematics history science physics chemistry biology subject subjects tutorial
-        tutorials lecture lectures learn learning study studying course courses class classes exam exams school
-        university tutor lesson lessons teach teaching textbook textbooks flashcards""",
-    "fashion": """clothes clothing wear wearing outfit outfits dress dresses jacket jackets shoes shoe fashion
-        wardrobe fabric fabrics jewelry accessories""",
-    "beauty": """lip lips balm lipstick nail nails moisturizer shampoo skincare makeup cosmetics beauty hair skin
-        serum serums lotion fragrance perfume""",
-    "vehicles": """car cars vehicle vehicles drive driving suv electric commute truck motorcycle""",
+    "learning": """calculus language languages research papers articles economics math mathematics history science
+        physics chemistry biology subject subjects tutorial tutorials lecture lectures learn learning study studying
+        course courses class classes exam exams school university tutor lesson lessons teach teaching textbook
+        textbooks flashcards""",
+    "fashion": """coat coats handbag handbags bag bags t-shirt t-shirts shirt shirts leather fur wool woolen logo
+        logos jeans sweater sweaters clothes clothing wear wearing outfit outfits dress dresses jacket jackets shoes
+        shoe fashion wardrobe fabric fabrics jewelry accessories""",
+    "beauty": """eyeshadow eyeshadows palette palettes scrub scrubs exfoliating anti-aging wrinkles silicone
+        silicones glitter shimmer ayurvedic lip lips balm lipstick nail nails moisturizer shampoo skincare makeup
+        cosmetics beauty hair skin serum serums lotion fragrance perfume""",
+    "vehicles": """minivan minivans trucks diesel convertible convertibles engine engines suvs fuel emissions
+        automaker automakers car cars vehicle vehicles drive driving suv electric commute truck motorcycle""",
     "animals": """animal animals pet pets dog dogs cat cats zoo zoos wildlife""",
 }
 
@@ -143,11 +148,12 @@ _NEAR = r"(?:[\w'-]+\s+){0,3}?"
 #: "I have a severe peanut allergy", "my diet"), not merely near it ("I was scared when we crashed").
 _I_AM = (
     r"allergic|intolerant|vegan|vegetarian|pescatarian|celiac|coeliac|diabetic|(?:afraid|scared|terrified)\s+of|"
-    r"not\s+(?:a\s+)?(?:big\s+|huge\s+)?fan\s+of|not\s+interested\s+in|sober|averse\s+to|not\s+comfortable|"
+    r"not\s+into|fascinated\s+by|not\s+(?:a\s+)?(?:big\s+|huge\s+)?fan\s+of|not\s+interested\s+in|sober|averse\s+to|not\s+comfortable|"
     r"(?:on|following)\s+a\s+" + _FEW + r"diet"
 )
 _I_DO = (
-    r"avoid|refuse|dislike|hate|detest|despise|loathe|prefer|stay\s+away|use\s+a\s+wheelchair|"
+    r"avoid|refuse|dislike|hate|detest|despise|loathe|prefer|prioriti[sz]e|stay\s+away|use\s+a\s+wheelchair|"
+    r"can'?t\s+handle|find\s+it\s+(?:hard|difficult)|learn\s+best|"
     r"follow\s+a\s+" + _FEW + r"diet|get\s+(?:very\s+|really\s+)?uncomfortable|"
     r"(?:only|exclusively)\s+(?:eat|drink|wear|use|buy|watch|read|consider|travel|stay|listen)|"
     r"(?:can'?t|cannot|won'?t|will\s+not)\s+(?:stand|bear|consider|eat|drink|tolerate)|"
