@@ -342,13 +342,12 @@ def _candidate(
     score: float = 0.0,
     evidence: tuple[str, ...] = (),
     order: float = 0.0,
-    group: str = "",
 ) -> Candidate:
     tokens = renders.tokens.get(line)
     if tokens is None:
         tokens = counter.count(line)
         renders.tokens[line] = tokens
-    return Candidate(source, item_id, text, line, tokens, score, evidence, order, group)
+    return Candidate(source, item_id, text, line, tokens, score, evidence, order)
 
 
 def _message_candidate(renders: RenderCache, counter: TokenCounter, stored: StoredMessage, score: float) -> Candidate:
@@ -361,14 +360,5 @@ def _message_candidate(renders: RenderCache, counter: TokenCounter, stored: Stor
     render = partial(message_line, message.role.value, message.created_at, excerpt)
     line = renders.line(stored, ("message", message.id, False), render)
     return _candidate(
-        renders,
-        counter,
-        "message",
-        message.id,
-        excerpt,
-        line,
-        score,
-        (message.id,),
-        order=float(stored.seq),
-        group=message.session_id,
+        renders, counter, "message", message.id, excerpt, line, score, (message.id,), order=float(stored.seq)
     )

@@ -79,7 +79,6 @@ class Candidate:
     score: float = 0.0
     evidence: tuple[str, ...] = ()
     order: float = 0.0  # display order within the message section (timestamp)
-    group: str = ""  # the message's session (for :attr:`PackingPolicy.session_decay`)
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,6 @@ class PackingPolicy:
     skip_cited_messages: bool = True
     min_score: float = 0.2
     standing_share: float = 0.1
-    session_decay: float = 1.0
 
 
 def _contained(line: str) -> str:
@@ -199,7 +197,7 @@ def pack(
             try_add(c, max_tokens)
         cited.update(e for c in chosen if c.source in ("card", "insight") for e in c.evidence)
         messages = [c for c in sections.get("message", ()) if c.score >= floor]
-        for c in _merged(insights, messages, policy.insight_weight, policy.session_decay):
+        for c in _merged(insights, messages, policy.insight_weight):
             if c.source == "message" and policy.skip_cited_messages and c.id in cited:
                 continue
             if try_add(c, max_tokens) and c.source == "insight":
@@ -220,21 +218,11 @@ def pack(
     return UserContext(user_id=user_id, query=query, text=text, tokens=tokens, max_tokens=max_tokens, items=items)
 
 
-def _merged(
-    insights: Sequence[Candidate], messages: Sequence[Candidate], insight_weight: float, session_decay: float = 1.0
-) -> list[Candidate]:
+def _merged(insights: Sequence[Candidate], messages: Sequence[Candidate], insight_weight: float) -> list[Candidate]:
     """Both lists (each best first) as one, by score; an insight wins a tie, and excerpts that do not match
-    the query at all (score below :data:`MIN_MESSAGE_SCORE`) come after every insight. With ``session_decay``
-    below 1, each excerpt's score is multiplied by it once per better-scored excerpt of the same session
-    (spreads the excerpts over sessions)."""
+    the query at all (score below :data:`MIN_MESSAGE_SCORE`) come after every insight."""
     keyed = [(0, -c.score * insight_weight, 0, i, c) for i, c in enumerate(insights)]
-    seen: dict[str, int] = {}
-    for i, c in enumerate(messages):
-        score = c.score
-        if session_decay < 1.0 and c.group:
-            score *= session_decay ** seen.get(c.group, 0)
-            seen[c.group] = seen.get(c.group, 0) + 1
-        keyed.append((int(c.score < MIN_MESSAGE_SCORE), -score, 1, i, c))
+    keyed += [(int(c.score < MIN_MESSAGE_SCORE), -c.score, 1, i, c) for i, c in enumerate(messages)]
     keyed.sort(key=lambda k: k[:4])
     return [k[4] for k in keyed]
 
