@@ -27,6 +27,9 @@ SECTION_TITLES: dict[ContextSource, str] = {
     "message": "Past messages:",
 }
 SECTION_ORDER: tuple[ContextSource, ...] = ("card", "insight", "summary", "message")
+#: The best insight is packed before everything but the card and the standing tier when it scores at least this
+#: share of the best excerpt's score.
+BEST_INSIGHT_SHARE = 0.25
 #: Message excerpts scoring below this (no match with the query) are packed only after every insight.
 MIN_MESSAGE_SCORE = 0.01
 
@@ -98,7 +101,7 @@ class PackingPolicy:
 
     insight_weight: float = 1.0
     skip_cited_messages: bool = True
-    min_score: float = 0.2
+    min_score: float = 0.1
     standing_share: float = 0.1
 
 
@@ -191,12 +194,15 @@ def pack(
                 cited.update(c.evidence)
                 first = False
         insights = [c for c in sections.get("insight", ()) if c.score >= floor]
-        if insights:  # the best insight goes first: a small budget never holds only raw excerpts
+        messages = [c for c in sections.get("message", ()) if c.score >= floor]
+        top_message = max((c.score for c in messages), default=0.0)
+        # the best insight goes first (a small budget never holds only raw excerpts) unless it is a weak match
+        # next to far better excerpts: then it competes on score like the others
+        if insights and insights[0].score * policy.insight_weight >= BEST_INSIGHT_SHARE * top_message:
             try_add(insights[0], max_tokens)
         for c in sections.get("summary", ()):
             try_add(c, max_tokens)
         cited.update(e for c in chosen if c.source in ("card", "insight") for e in c.evidence)
-        messages = [c for c in sections.get("message", ()) if c.score >= floor]
         for c in _merged(insights, messages, policy.insight_weight):
             if c.source == "message" and policy.skip_cited_messages and c.id in cited:
                 continue
