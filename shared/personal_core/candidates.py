@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 
 from .context import Candidate, PackingPolicy, clean_line, insight_line, message_line, pack
 from .model import ContextSource, Insight, InsightKind, UserContext
-from .ranking import borrow_evidence, order, rank, relevance
+from .ranking import IntArray, Scores, borrow_evidence, by_score, final_scores, rank, relevance
 from .records import StoredMessage
+from .standing import is_low_content, is_standing_insight, item_domains, match, query_reach, standing_turn_domains
 from .state import UserState
 from .text import normalise, terms
 from .tokens import TokenCounter
@@ -27,8 +29,14 @@ from .tokens import TokenCounter
 MAX_EXCERPT_TOKENS = 60
 #: Insights shown to the LLM reasoner as what is already known, for a batch.
 RELATED_INSIGHTS = 40
+#: Most standing items (see :mod:`.standing`) offered to the packer's standing tier for one query.
+MAX_STANDING = 6
+#: Extra standing items looked at per domain group (some are skipped: on the card, excluded, already cited).
+STANDING_SPARE = 8
 
 Ranking = list[tuple[int, float]]
+#: Standing items grouped by their domains: (domains, corpus indices) -- a query's fit is computed per group.
+StandingGroups = list[tuple[frozenset[str], IntArray]]
 
 
 class SearchHit(BaseModel):
@@ -57,6 +65,95 @@ class RenderCache:
         return line
 
 
+@dataclass
+class StandingCache:
+    """One user's standing items by corpus index, rebuilt when the model changes; turn classifications by
+    message id survive rebuilds (a turn is classified once)."""
+
+    insights: dict[bool, tuple[int, StandingGroups]] = field(default_factory=dict)
+    turns: tuple[int, StandingGroups] | None = None
+    turn_kinds: dict[str, tuple[str, bool, frozenset[str] | None]] = field(default_factory=dict)
+
+    def turn(self, stored: StoredMessage) -> tuple[bool, frozenset[str] | None]:
+        """(low content, standing domains or None) of a stored turn, cached by id while its content holds."""
+        message = stored.message
+        hit = self.turn_kinds.get(message.id)
+        if hit is None or hit[0] != message.content:
+            low = is_low_content(message.content)
+            standing = standing_turn_domains(message.content) if not low and message.role.value == "user" else None
+            hit = (message.content, low, standing or None)
+            self.turn_kinds[message.id] = hit
+        return hit[1], hit[2]
+
+
+def standing_cache(state: UserState) -> StandingCache:
+    """The user's standing cache (created on first use)."""
+    cache = state.caches.get("standing")
+    if not isinstance(cache, StandingCache):
+        cache = StandingCache()
+        state.caches["standing"] = cache
+    return cache
+
+
+def _grouped(found: list[tuple[int, frozenset[str]]]) -> StandingGroups:
+    groups: dict[frozenset[str], list[int]] = {}
+    for index, domains in found:
+        groups.setdefault(domains, []).append(index)
+    return [(domains, np.array(indices, dtype=np.int64)) for domains, indices in groups.items()]
+
+
+def standing_insights(state: UserState, include_superseded: bool) -> StandingGroups:
+    """The standing insights among :meth:`UserState.insight_corpus`'s, by domains; cached per insights version."""
+    cache = standing_cache(state)
+    hit = cache.insights.get(include_superseded)
+    if hit is not None and hit[0] == state.insights_version:
+        return hit[1]
+    _, ids = state.insight_corpus(include_superseded)
+    found = []
+    for index, insight_id in enumerate(ids):
+        insight = state.insights[insight_id]
+        if is_standing_insight(insight.text, insight.kind.value, insight.slot):
+            domains = item_domains(insight.text)
+            if domains:
+                found.append((index, domains))
+    groups = _grouped(found)
+    cache.insights[include_superseded] = (state.insights_version, groups)
+    return groups
+
+
+def standing_turns(state: UserState) -> StandingGroups:
+    """The user's own turns that state a standing constraint, by domains; cached per model version."""
+    cache = standing_cache(state)
+    if cache.turns is not None and cache.turns[0] == state.version:
+        return cache.turns[1]
+    _, mids = state.message_corpus()
+    found = []
+    for index, message_id in enumerate(mids):
+        _, domains = cache.turn(state.messages[message_id])
+        if domains:
+            found.append((index, domains))
+    live = set(mids)
+    for gone in [m for m in cache.turn_kinds if m not in live]:
+        del cache.turn_kinds[gone]
+    groups = _grouped(found)
+    cache.turns = (state.version, groups)
+    return groups
+
+
+def _best_fitting(
+    groups: StandingGroups, reach: dict[str, int], scores: Scores, source_rank: int
+) -> list[tuple[int, int, float, int]]:
+    """(-fit, source rank, -score, corpus index) of the best items that fit the query (best fit, then score)."""
+    fitting = [(f, indices) for domains, indices in groups if (f := match(domains, reach))]
+    if not fitting:
+        return []
+    index = np.concatenate([indices for _, indices in fitting])
+    fits = np.concatenate([np.full(len(indices), f, dtype=np.int64) for f, indices in fitting])
+    score = scores[index]
+    best = np.lexsort((-score, -fits))[: MAX_STANDING + STANDING_SPARE]
+    return [(-int(fits[b]), source_rank, -float(score[b]), int(index[b])) for b in best]
+
+
 def render_cache(state: UserState) -> RenderCache:
     """The user's render cache (created on first use)."""
     cache = state.caches.get("render")
@@ -66,17 +163,42 @@ def render_cache(state: UserState) -> RenderCache:
     return cache
 
 
+@dataclass(frozen=True)
+class Rankings:
+    """Insights and messages best first (corpus index, final score), their final scores by corpus index, and
+    whether the query carried any relevance signal (without one, scores are the priors alone)."""
+
+    insights: Ranking
+    messages: Ranking
+    insight_scores: Scores
+    message_scores: Scores
+    scored: bool
+
+
 def rankings(
     state: UserState, query_terms: list[str], query_vector: Any, include_superseded: bool
 ) -> tuple[Ranking, Ranking]:
     """Insights and messages best first, on one scale (insights borrow their evidence messages' relevance)."""
+    ranked = score_all(state, query_terms, query_vector, include_superseded)
+    return ranked.insights, ranked.messages
+
+
+def score_all(state: UserState, query_terms: list[str], query_vector: Any, include_superseded: bool) -> Rankings:
+    """Every insight and message scored for the query (see :class:`Rankings`)."""
     corpus, _ = state.insight_corpus(include_superseded)
     mcorpus, _ = state.message_corpus()
     insight_scores = relevance(corpus, query_terms, query_vector)
     message_scores = relevance(mcorpus, query_terms, query_vector)
     if insight_scores is not None:
         insight_scores = borrow_evidence(insight_scores, state.evidence_links(include_superseded), message_scores)
-    return order(corpus, insight_scores), order(mcorpus, message_scores)
+    ifinal, mfinal = final_scores(corpus, insight_scores), final_scores(mcorpus, message_scores)
+    return Rankings(
+        by_score(ifinal),
+        by_score(mfinal),
+        ifinal,
+        mfinal,
+        insight_scores is not None or message_scores is not None,
+    )
 
 
 def build_context(
@@ -94,6 +216,7 @@ def build_context(
 ) -> UserContext:
     """The user's model relevant to ``query``, packed within ``budget`` tokens (see :func:`.context.pack`)."""
     renders = render_cache(state)
+    turns = standing_cache(state)
     limit = max(16, budget // 8)
     card_evidence = state.card_evidence()
     sections: dict[ContextSource, list[Candidate]] = {
@@ -110,40 +233,76 @@ def build_context(
             for i, c in enumerate(state.profile.card)
         ],
     }
-    insight_ranking, message_ranking = rankings(state, terms(query), query_vector, include_superseded)
+    query_terms = terms(query)
+    ranked = score_all(state, query_terms, query_vector, include_superseded)
     _, ids = state.insight_corpus(include_superseded)
     on_card = set(card_evidence) & {normalise(c) for c in state.profile.card}
-    insight_candidates = []
-    for index, score in insight_ranking[:limit]:
+
+    def insight_candidate(index: int, score: float) -> Candidate | None:
         insight = state.insights[ids[index]]
         if insight.is_current and normalise(insight.text) in on_card:
-            continue  # already rendered as a card entry
+            return None  # already rendered as a card entry
         line = renders.line(
             insight,
             ("insight", insight.id, include_superseded),
             partial(insight_line, insight, include_validity=include_superseded),
         )
-        insight_candidates.append(
-            _candidate(renders, counter, "insight", insight.id, insight.text, line, score, tuple(insight.evidence))
-        )
+        return _candidate(renders, counter, "insight", insight.id, insight.text, line, score, tuple(insight.evidence))
+
+    def message_candidate(stored: StoredMessage, score: float) -> Candidate | None:
+        if stored.message.id in skip_ids or stored.message.session_id in skip_sessions:
+            return None
+        low, _ = turns.turn(stored)
+        return None if low else _message_candidate(renders, counter, stored, score)
+
+    insight_candidates = []
+    for index, score in ranked.insights[:limit]:
+        candidate = insight_candidate(index, score)
+        if candidate is not None:
+            insight_candidates.append(candidate)
     sections["insight"] = insight_candidates
     summary = clean_line(state.profile.summary)
     if summary:
         # one line, defused like every other item: an LLM-written summary could otherwise close the
         # block and start lines of its own ("...\n</user_context>\nSYSTEM: ...")
         sections["summary"] = [_candidate(renders, counter, "summary", "summary", summary, summary + "\n")]
+    _, mids = state.message_corpus()
     if include_messages:
-        _, mids = state.message_corpus()
         message_candidates = []
-        for index, score in message_ranking:
-            stored = state.messages[mids[index]]
-            if stored.message.id in skip_ids or stored.message.session_id in skip_sessions:
-                continue
-            message_candidates.append(_message_candidate(renders, counter, stored, score))
-            if len(message_candidates) >= limit:
-                break
+        for index, score in ranked.messages:
+            candidate = message_candidate(state.messages[mids[index]], score)
+            if candidate is not None:
+                message_candidates.append(candidate)
+                if len(message_candidates) >= limit:
+                    break
         sections["message"] = message_candidates
-    return pack(state.user_id, query, sections, budget, counter, policy)
+    standing: list[Candidate] = []
+    reach = query_reach(query_terms)
+    if reach:  # standing items whose domains meet the query's: best fit first, then insights, then by score
+        keyed = _best_fitting(standing_insights(state, include_superseded), reach, ranked.insight_scores, 0)
+        if include_messages:
+            keyed += _best_fitting(standing_turns(state), reach, ranked.message_scores, 1)
+        keyed.sort()
+        for _, source_rank, score, index in keyed:
+            candidate = (
+                insight_candidate(index, -score)
+                if source_rank == 0
+                else message_candidate(state.messages[mids[index]], -score)
+            )
+            if candidate is not None:
+                standing.append(candidate)
+                if len(standing) >= MAX_STANDING:
+                    break
+    return pack(
+        state.user_id,
+        query,
+        sections,
+        budget,
+        counter,
+        policy,
+        standing=standing,
+        scored=ranked.scored,
+    )
 
 
 def search(

@@ -27,6 +27,9 @@ SECTION_TITLES: dict[ContextSource, str] = {
     "message": "Past messages:",
 }
 SECTION_ORDER: tuple[ContextSource, ...] = ("card", "insight", "summary", "message")
+#: The best insight is packed before everything but the card and the standing tier when it scores at least this
+#: share of the best excerpt's score.
+BEST_INSIGHT_SHARE = 0.25
 #: Message excerpts scoring below this (no match with the query) are packed only after every insight.
 MIN_MESSAGE_SCORE = 0.01
 
@@ -85,14 +88,21 @@ class Candidate:
 class PackingPolicy:
     """How the budget is shared.
 
-    The card goes first, then the best insight and the summary; then insights and raw message excerpts share
-    what is left, best score first (insight scores times ``insight_weight``; both kinds are scored on one scale
-    by the ranker). With ``skip_cited_messages``, an excerpt of a message that a chosen card entry or insight
-    already cites as evidence is left out: they say it in fewer tokens.
+    The card goes first, then the standing tier: standing preferences and constraints whose domain fits the
+    query (see :mod:`.standing`), best fit first: the first whenever it fits, the others within
+    ``standing_share`` of the budget. Then the best insight and the summary; then insights and raw message
+    excerpts share what is left, best score first (insight scores times ``insight_weight``; both kinds are
+    scored on one scale by the ranker). Insights and
+    excerpts scoring below ``min_score`` are left out even when budget remains (a context may be shorter than
+    its budget); the card, the standing tier and the summary are not subject to it, and a query with no
+    relevance signal (empty) applies no floor. With ``skip_cited_messages``, an excerpt of a message that a
+    chosen card entry or insight already cites as evidence is left out: they say it in fewer tokens.
     """
 
     insight_weight: float = 1.0
     skip_cited_messages: bool = True
+    min_score: float = 0.1
+    standing_share: float = 0.1
 
 
 def _contained(line: str) -> str:
@@ -134,11 +144,17 @@ def pack(
     max_tokens: int,
     counter: TokenCounter,
     policy: PackingPolicy = PackingPolicy(),
+    *,
+    standing: Sequence[Candidate] = (),
+    scored: bool = True,
 ) -> UserContext:
     """Choose candidates for ``max_tokens`` and render them; ``text`` never exceeds the budget.
 
-    ``sections`` maps each source to its candidates, best first. The card is taken first, then the best
+    ``sections`` maps each source to its candidates, best first; ``standing`` holds the standing items that fit
+    the query (insights or user turns), best first. The card is taken first, then the standing tier, the best
     insight and the summary, then insights and message excerpts merged by score (see :class:`PackingPolicy`).
+    ``scored=False`` says the scores are priors only (no query signal): no relevance floor then, as for a blank
+    ``query``.
     """
     _, _, frame_tokens = _frame(counter)
     title_tokens = {s: counter.count(SECTION_TITLES[s] + "\n") for s in SECTION_ORDER}
@@ -146,13 +162,17 @@ def pack(
     chosen: list[Candidate] = []
     taken: set[tuple[str, str]] = set()
     open_sections: set[ContextSource] = set()
+    floor = policy.min_score if scored and query.strip() else float("-inf")
+
+    def cost_of(c: Candidate) -> int:
+        return c.tokens + (0 if c.source in open_sections else title_tokens[c.source])
 
     def try_add(c: Candidate, limit: int) -> bool:
         nonlocal used
         key = (c.source, c.id)
         if key in taken:
             return False
-        cost = c.tokens + (0 if c.source in open_sections else title_tokens[c.source])
+        cost = cost_of(c)
         if used + cost > limit:
             return False
         used += cost
@@ -164,13 +184,26 @@ def pack(
     if max_tokens > frame_tokens:
         for c in sections.get("card", ()):
             try_add(c, max_tokens)
-        insights = sections.get("insight", ())
-        if insights:  # the best insight goes first: a small budget never holds only raw excerpts
+        cited: set[str] = {e for c in chosen for e in c.evidence}
+        share = used + int(policy.standing_share * max_tokens)
+        first = True  # the best-fitting standing item goes in whenever it fits the budget; others share
+        for c in standing:
+            if c.source == "message" and policy.skip_cited_messages and c.id in cited:
+                continue
+            if try_add(c, max_tokens if first else min(share, max_tokens)):
+                cited.update(c.evidence)
+                first = False
+        insights = [c for c in sections.get("insight", ()) if c.score >= floor]
+        messages = [c for c in sections.get("message", ()) if c.score >= floor]
+        top_message = max((c.score for c in messages), default=0.0)
+        # the best insight goes first (a small budget never holds only raw excerpts) unless it is a weak match
+        # next to far better excerpts: then it competes on score like the others
+        if insights and insights[0].score * policy.insight_weight >= BEST_INSIGHT_SHARE * top_message:
             try_add(insights[0], max_tokens)
         for c in sections.get("summary", ()):
             try_add(c, max_tokens)
-        cited: set[str] = {e for c in chosen if c.source in ("card", "insight") for e in c.evidence}
-        for c in _merged(insights, sections.get("message", ()), policy.insight_weight):
+        cited.update(e for c in chosen if c.source in ("card", "insight") for e in c.evidence)
+        for c in _merged(insights, messages, policy.insight_weight):
             if c.source == "message" and policy.skip_cited_messages and c.id in cited:
                 continue
             if try_add(c, max_tokens) and c.source == "insight":
@@ -181,7 +214,7 @@ def pack(
     tokens = counter.count(text) if text else 0
     while tokens > max_tokens and ordered:  # token merges across lines: drop the last chosen item
         drop = chosen.pop()
-        ordered = [c for c in ordered if c is not drop]
+        ordered = [c for c in ordered if (c.source, c.id) != (drop.source, drop.id)]
         text = render(ordered, counter)
         tokens = counter.count(text) if text else 0
     items = [
@@ -191,9 +224,7 @@ def pack(
     return UserContext(user_id=user_id, query=query, text=text, tokens=tokens, max_tokens=max_tokens, items=items)
 
 
-def _merged(
-    insights: Sequence[Candidate], messages: Sequence[Candidate], insight_weight: float
-) -> list[Candidate]:
+def _merged(insights: Sequence[Candidate], messages: Sequence[Candidate], insight_weight: float) -> list[Candidate]:
     """Both lists (each best first) as one, by score; an insight wins a tie, and excerpts that do not match
     the query at all (score below :data:`MIN_MESSAGE_SCORE`) come after every insight."""
     keyed = [(0, -c.score * insight_weight, 0, i, c) for i, c in enumerate(insights)]
@@ -203,11 +234,14 @@ def _merged(
 
 
 def _display_order(chosen: list[Candidate], sections: Mapping[ContextSource, Sequence[Candidate]]) -> list[Candidate]:
-    """Card, insights and summary in rank order; message excerpts chronologically."""
+    """Card, insights and summary in rank order (standing items not among a section's candidates first);
+    message excerpts chronologically."""
     picked = {(c.source, c.id) for c in chosen}
     out: list[Candidate] = []
     for source in SECTION_ORDER:
-        items = [c for c in sections.get(source, ()) if (c.source, c.id) in picked]
+        ranked = [c for c in sections.get(source, ()) if (c.source, c.id) in picked]
+        listed = {c.id for c in ranked}
+        items = [c for c in chosen if c.source == source and c.id not in listed] + ranked
         if source == "message":
             items.sort(key=lambda c: (c.order, c.id))
         out.extend(items)

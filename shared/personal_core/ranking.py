@@ -228,14 +228,23 @@ def order(corpus: Corpus, scores: Scores | None) -> list[tuple[int, float]]:
     """
     if not len(corpus):
         return []
-    # A small floor keeps the priors' order among documents with no relevance at all.
-    final = (
-        corpus.priors.copy()
-        if scores is None
-        else (np.maximum(scores, 0.0) + RELEVANCE_FLOOR) * np.power(corpus.priors, PRIOR_EXPONENT)
-    )
+    return by_score(final_scores(corpus, scores))
+
+
+def by_score(final: Scores) -> list[tuple[int, float]]:
+    """Indices of ``final`` best first, with their scores (ties by position)."""
     ranked = np.argsort(-final, kind="stable")
     return list(zip(ranked.tolist(), final[ranked].tolist(), strict=True))  # Python ints and floats, in bulk
+
+
+def final_scores(corpus: Corpus, scores: Scores | None) -> Scores:
+    """Each document's final score (see :func:`order`), by corpus index."""
+    if scores is None:
+        priors: Scores = corpus.priors.copy()
+        return priors
+    # A small floor keeps the priors' order among documents with no relevance at all.
+    final: Scores = (np.maximum(scores, 0.0) + RELEVANCE_FLOOR) * np.power(corpus.priors, PRIOR_EXPONENT)
+    return final
 
 
 def rank(corpus: Corpus, query_terms: Sequence[str], query_vector: FloatArray | None) -> list[tuple[int, float]]:

@@ -196,6 +196,20 @@ _I_RULES: tuple[_Rule, ...] = (
         "m:a m:an m:vegetarian m:vegan m:pescatarian m:pescetarian m:kosher m:halal m:gluten-free m:gluten m:lactose "
         "m:lactose-intolerant m:celiac m:coeliac m:diabetic",
     ),
+    # "I follow a strict gluten-free and dairy-free diet", "I'm on a low-sodium diet": a standing constraint
+    _rule(
+        r"(?:\bI\s+(?:(?:strictly|also|now|still|always|currently|mostly)\s+)?(?:follow|keep|stick\s+to|maintain)|"
+        + _IM
+        + r"\s+(?:(?:also|now|still|currently)\s+)?on)\s+(?:a|an)\s+(?P<what>(?:[\w-]+,?\s+){1,6}?)diet\b",
+        _fixed(
+            InsightKind.PREFERENCE,
+            0.85,
+            lambda m: f"Follows a {_SPACES.sub(' ', m.group('what')).strip().rstrip(',').lower()} diet",
+            card=True,
+        ),
+        ":follow :keep :stick :maintain :strictly :also :now :still :always :currently :mostly m:on m:also m:now "
+        "m:still m:currently",
+    ),
     # preferences
     _rule(
         r"\bI\s+" + _ADV + r"(?P<verb>like|love|enjoy|adore)\s+" + _OBJ,
