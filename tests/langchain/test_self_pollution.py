@@ -38,7 +38,7 @@ def test_a_client_resending_the_whole_conversation_is_stored_once(memory, make_m
 
 def test_the_ask_tool_answer_and_tool_plumbing_are_never_quoted_back(memory, make_model, cfg) -> None:
     memory.history("ann", "earlier").add_messages([HumanMessage("I love sailing.")])
-    model = make_model(_call("ask_about_user", {"question": "what does the user like?"}, "c1"), "You like sailing!")
+    model = make_model(_call("ask_about_user", {"question": "does the user love sailing?"}, "c1"), "You like sailing!")
     agent = create_agent(model, tools=[memory.as_tool()], middleware=[memory.middleware()])
     agent.invoke({"messages": [HumanMessage("What do I like?")]}, config=cfg("ann", "chat"))
 
