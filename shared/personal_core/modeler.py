@@ -304,8 +304,9 @@ class UserModeler(AsyncTwins):
     ) -> UserContext:
         """The user's model, relevant to ``query``, rendered within ``max_tokens`` (by the real counter).
 
-        Card first, then the most relevant current insights, the summary, then raw message excerpts.
-        Messages already in the prompt (``exclude_message_ids``, or whole ``exclude_sessions`` such as the
+        Card first, then the standing preferences whose domain fits the query (diet for food or travel, ...),
+        then the most relevant current insights, the summary and raw message excerpts down to a relevance floor
+        (``PackingPolicy.min_score``: a context may be shorter than the budget). Messages already in the prompt (``exclude_message_ids``, or whole ``exclude_sessions`` such as the
         current chat) are not quoted again.
         """
         uid = validate_user_id(user_id)
