@@ -306,8 +306,8 @@ class UserModeler(AsyncTwins):
 
         Card first, then the standing preferences whose domain fits the query (diet for food or travel, ...),
         then the most relevant current insights, the summary and raw message excerpts down to a relevance floor
-        (``PackingPolicy.min_score``: a context may be shorter than the budget). Messages already in the prompt (``exclude_message_ids``, or whole ``exclude_sessions`` such as the
-        current chat) are not quoted again.
+        (``PackingPolicy.min_score``: a context may be shorter than the budget). Messages already in the prompt
+        (``exclude_message_ids``, or whole ``exclude_sessions`` such as the current chat) are not quoted again.
         """
         uid = validate_user_id(user_id)
         check_text("query", query)
