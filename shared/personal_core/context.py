@@ -92,10 +92,10 @@ class PackingPolicy:
     query (see :mod:`.standing`), best fit first: the first whenever it fits, the others within
     ``standing_share`` of the budget. Then the best insight and the summary; then insights and raw message
     excerpts share what is left, best score first (insight scores times ``insight_weight``; both kinds are
-    scored on one scale by the ranker). Insights and
-    excerpts scoring below ``min_score`` are left out even when budget remains (a context may be shorter than
-    its budget); the card, the standing tier and the summary are not subject to it, and a query with no
-    relevance signal (empty) applies no floor. With ``skip_cited_messages``, an excerpt of a message that a
+    scored on one scale by the ranker). Raw message excerpts scoring below ``min_score`` are left out even when
+    budget remains (a context may be shorter than its budget); insights (few and distilled), the card, the
+    standing tier and the summary are not subject to it, and a query with no relevance signal (empty) applies
+    no floor. With ``skip_cited_messages``, an excerpt of a message that a
     chosen card entry or insight already cites as evidence is left out: they say it in fewer tokens.
     """
 
@@ -193,7 +193,7 @@ def pack(
             if try_add(c, max_tokens if first else min(share, max_tokens)):
                 cited.update(c.evidence)
                 first = False
-        insights = [c for c in sections.get("insight", ()) if c.score >= floor]
+        insights = list(sections.get("insight", ()))  # few and distilled: never dropped for a weak match
         messages = [c for c in sections.get("message", ()) if c.score >= floor]
         top_message = max((c.score for c in messages), default=0.0)
         # the best insight goes first (a small budget never holds only raw excerpts) unless it is a weak match

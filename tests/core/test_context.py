@@ -124,7 +124,9 @@ def test_pack_floors_unrelated_items_but_not_the_card_or_the_standing_tier(real_
     }
     standing = [_cand(real_counter, "insight", "s1", "Is afraid of flying", 0.0)]
     ctx = pack("ann", "book a flight", sections, 500, real_counter, PackingPolicy(), standing=standing)
-    assert [i.id for i in ctx.items] == ["c1", "s1", "i1"], "standing first among insights; i2 and m1 floored"
+    assert [i.id for i in ctx.items] == ["c1", "s1", "i1", "i2"], (
+        "standing first among insights; m1 floored (insights never)"
+    )
     assert ctx.tokens < 500
     everything = pack("ann", "book a flight", sections, 500, real_counter, PackingPolicy(min_score=0.0))
     assert {i.id for i in everything.items} == {"c1", "i1", "i2", "m1"}

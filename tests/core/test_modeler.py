@@ -50,7 +50,7 @@ def test_two_users_get_heuristic_insights_with_kinds_and_evidence(modeler: UserM
     ann_ctx = modeler.context("ann", "what snacks should I buy?", max_tokens=300)
     assert "peanut" in ann_ctx.text.lower() and "piano" not in ann_ctx.text.lower()
     assert set(ann_ctx.evidence) <= {"a1", "a2", "a3"}
-    bob_ctx = modeler.context("bob", "music", max_tokens=300)
+    bob_ctx = modeler.context("bob", "piano lessons", max_tokens=300)
     assert "piano" in bob_ctx.text.lower() and "peanut" not in bob_ctx.text.lower()
 
 

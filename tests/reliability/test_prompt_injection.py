@@ -33,7 +33,15 @@ from support.scripted import ScriptedLLM, batch_messages
 
 from langchain_personal import PersonalMemory
 from llamaindex_personal import PersonalChatMemoryBuffer
-from personal_core import CLOSE_TAG, OPEN_TAG, HashingEmbedder, InsightKind, UserModeler, is_derivation_prompt
+from personal_core import (
+    CLOSE_TAG,
+    OPEN_TAG,
+    HashingEmbedder,
+    InsightKind,
+    PackingPolicy,
+    UserModeler,
+    is_derivation_prompt,
+)
 from personal_core.context import PREAMBLE, SECTION_TITLES
 
 MIMIC = {
@@ -143,9 +151,21 @@ def obeying_llm(chat: list[dict[str, str]]) -> str:
 
 def make(path: Path, reasoner: str) -> tuple[UserModeler, ScriptedLLM | None]:
     if reasoner == "heuristic":
-        return UserModeler(path, embedder=HashingEmbedder(), shards=4), None
+        # no relevance floor: every stored injection must be able to reach the block, to be checked there
+        return UserModeler(path, embedder=HashingEmbedder(), shards=4, packing=PackingPolicy(min_score=0.0)), None
     llm = ScriptedLLM(obeying_llm)
-    return UserModeler(path, llm=llm, embedder=HashingEmbedder(), shards=4, background=False, batch_tokens=40), llm
+    return (
+        UserModeler(
+            path,
+            llm=llm,
+            embedder=HashingEmbedder(),
+            shards=4,
+            background=False,
+            batch_tokens=40,
+            packing=PackingPolicy(min_score=0.0),
+        ),
+        llm,
+    )
 
 
 @pytest.mark.parametrize("reasoner", ["heuristic", "obeying-llm"])
