@@ -54,6 +54,7 @@ from .stats import build_stats
 from .text import normalise
 from .tokens import TokenCounter, resolve_counter
 from .update import NewInsight, Reasoner
+from .views import current_by_kind, export_of, messages_of
 
 __all__ = ["Internals", "Reasoner", "SearchHit", "UserModeler"]
 
@@ -363,23 +364,14 @@ class UserModeler(AsyncTwins):
         limit = check_optional_limit("limit", limit)
         self._check_open()
         with self._cache.user(uid) as state:
-            chosen = [s.message for s in state.ordered_messages() if session is None or s.message.session_id == session]
-        return chosen if limit is None else chosen[len(chosen) - limit :] if limit else []
+            return messages_of(state, session, limit)
 
     def export(self, user_id: str) -> dict[str, Any]:
         """A JSON-able dict of everything held about ``user_id`` (model and messages)."""
         uid = validate_user_id(user_id)
         self._check_open()
         with self._cache.user(uid) as state:
-            model = state.user_model()
-            messages = [s.message.model_dump(mode="json") for s in state.ordered_messages()]
-        return {
-            "user_id": uid,
-            "card": model.card,
-            "summary": model.summary,
-            "insights": [_rounded(i.model_dump(mode="json")) for i in model.insights],
-            "messages": messages,
-        }
+            return export_of(uid, state)
 
     def stats(self, user_id: str | None = None) -> dict[str, Any]:
         """Monitoring figures, for one user or all.
@@ -395,11 +387,8 @@ class UserModeler(AsyncTwins):
         queue = self._backend.queue
         by_kind: dict[str, int] | None = None
         if uid is not None:
-            by_kind = {}
             with self._cache.user(uid) as state:
-                for insight in state.insights.values():
-                    if insight.is_current:
-                        by_kind[insight.kind.value] = by_kind.get(insight.kind.value, 0) + 1
+                by_kind = current_by_kind(state)
         return build_stats(
             queue.counters(uid),
             queue.sizes(uid),
@@ -514,7 +503,3 @@ class UserModeler(AsyncTwins):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def _rounded(data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` with its float values rounded for reading (``0.85``, not ``0.8500000000000001``)."""
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in data.items()}
