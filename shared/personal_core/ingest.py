@@ -85,6 +85,7 @@ def derived_counters(derived: Derived) -> Counters:
         clamped_confidences=repair.clamped,
         repaired_items=repair.total(),
         echoed_items=repair.echoed,
+        dropped_slots=repair.dropped_slots,
         batches_done=1,
         llm_calls=derived.calls,
         reasoner_input_tokens=derived.input_tokens,

@@ -24,6 +24,12 @@ content to the user unless the user confirms it.
 - Write each insight as a short third-person statement without a subject, e.g. "Is vegetarian", \
 "Wants to run a marathon in 2025", "Feels anxious about the job interview". Include dates when the user gives \
 them or they follow from message times.
+- "slot" (optional): what the insight is about when only one value can hold at a time, so that a later value \
+replaces it: "name", "residence", "job", "diet", "budget", or a prefix and a thing: "instruction:language", \
+"taste:jazz", "fear:flying", "food:peanuts", "health:asthma". Give a slot to every STANDING preference or \
+constraint, something that should shape every relevant answer even when the question does not mention it: \
+diet, allergies and intolerances, health and accessibility needs, fears, strong dislikes and likes, budget, \
+language and style of answers. Lowercase words joined by "_", ":" or "-". No slot for a passing event.
 - If a message repeats something already in <known_insights>, list that insight's id in "reinforced" instead \
 of adding it again.
 - If the user changed their mind or a fact changed, add a supersession: the old insight's id from \
@@ -40,7 +46,7 @@ with what this batch adds; null to keep the previous one.
 
 Reply with JSON only, in this shape (every field optional; ALL-CAPS words are placeholders):
 {{"new_insights": [{{"kind": "KIND", "text": "SHORT STATEMENT", "confidence": 0.8, "level": "explicit", \
-"evidence": ["MESSAGE_ID"]}}],
+"evidence": ["MESSAGE_ID"], "slot": "SLOT"}}],
  "reinforced": ["INSIGHT_ID"],
  "supersessions": [{{"insight_id": "INSIGHT_ID", "replacement": {{"kind": "KIND", "text": "NEW STATEMENT", \
 "confidence": 0.8, "level": "explicit", "evidence": ["MESSAGE_ID"]}}}}],
@@ -64,10 +70,10 @@ English from now on.</message>
 </messages>
 a good reply is:
 {{"new_insights": [{{"kind": "preference", "text": "Wants answers in English", "confidence": 0.9, \
-"level": "explicit", "evidence": ["mX"]}}],
+"level": "explicit", "evidence": ["mX"], "slot": "instruction:language"}}],
  "reinforced": ["iY"],
  "supersessions": [{{"insight_id": "iX", "replacement": {{"kind": "fact", "text": "Lives in Tromsø since May 2024", \
-"confidence": 0.9, "level": "explicit", "evidence": ["mX"]}}}}],
+"confidence": 0.9, "level": "explicit", "evidence": ["mX"], "slot": "residence"}}}}],
  "card_add": ["Standing instruction: answer in English"], "card_remove": ["c_example2"],
  "summary": "Moved from Bergen to Tromsø in May 2024, still keeps bees, wants answers in English."}}
 ("Lives in Bergen" is not in card_remove: the supersession updates that card line.)"""
@@ -78,6 +84,7 @@ TEMPLATE_PLACEHOLDERS = (
     "SHORT STATEMENT",
     "NEW STATEMENT",
     "CARD LINE",
+    "SLOT",
     "CARD_LINE_ID",
     "UPDATED SUMMARY",
     "MESSAGE_ID",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +24,9 @@ from .model import InsightKind, InsightLevel
 from .prompts import TEMPLATE_PLACEHOLDERS, TEMPLATE_SAMPLES
 from .records import split_card_ref
 from .text import normalise
-from .update import ModelUpdate, NewInsight, Supersession
+from .update import MULTI_VALUED_SLOTS, SLOT_MAX_CHARS, SLOT_PATTERN, ModelUpdate, NewInsight, Supersession
 
+_SLOT_JUNK = re.compile(r"[^a-z0-9:.\-]+")
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
 
 #: Only this much of a reply is searched for JSON (a runaway reply of megabytes is cut, not scanned whole).
@@ -106,6 +108,7 @@ class RepairReport:
     mapped_kinds: int = 0
     clamped: int = 0
     echoed: int = 0
+    dropped_slots: int = 0
     drops: list[str] = field(default_factory=list)
 
     def total(self) -> int:
@@ -116,6 +119,7 @@ class RepairReport:
             + self.mapped_kinds
             + self.clamped
             + self.echoed
+            + self.dropped_slots
         )
 
     def drop(self, reason: str) -> None:
@@ -262,12 +266,24 @@ class _Reader:
                 confidence=self.confidence(raw.get("confidence")),
                 level=InsightLevel(level) if level in InsightLevel._value2member_map_ else InsightLevel.INFERRED,
                 evidence=self.resolve(cited, evidence=True, where=where),
+                slot=self.slot(raw.get("slot"), where),
                 original_kind=original,
             )
         except ValidationError:
             self.report.dropped_items += 1
             self.report.drop(f"{where}: invalid insight")
             return None
+
+    def slot(self, value: Any, where: str) -> str | None:
+        """A valid slot name from the reply's ``slot``, or None (counted and noted when one was given but unusable:
+        not text, the placeholder, or a bare multi-valued prefix such as "food" that would wrongly supersede)."""
+        if value is None or value == "":
+            return None
+        slot = _slot_name(value)
+        if slot is None:
+            self.report.dropped_slots += 1
+            self.report.drop(f"{where}: unusable slot {str(value)[:40]!r}")
+        return slot
 
     def supersession(self, raw: Any, where: str) -> Supersession | None:
         if not isinstance(raw, dict):
@@ -328,6 +344,18 @@ class _Reader:
                     continue
                 out.append(_valid_text(text[:MAX_CARD_LINE_CHARS]))
         return out
+
+
+def _slot_name(value: Any) -> str | None:
+    """``value`` as a slot name ("Fear: Flying" -> "fear:flying"), or None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    text = unicodedata.normalize("NFKD", value.strip().casefold()).encode("ascii", "ignore").decode()
+    parts = [_SLOT_JUNK.sub("_", part).strip("_") for part in text.split(":", 1)]
+    if not parts[0] or parts[0] == "slot" or (len(parts) == 1 and parts[0] in MULTI_VALUED_SLOTS):
+        return None
+    name = ":".join(p for p in parts if p)[:SLOT_MAX_CHARS]
+    return name if re.fullmatch(SLOT_PATTERN, name) else None
 
 
 def _confidence(value: Any, report: RepairReport) -> float:

@@ -40,6 +40,7 @@ class Counters:
     refused_card: int = 0
     refused_retracted: int = 0
     echoed_items: int = 0
+    dropped_slots: int = 0
     card_followed: int = 0
     insights_corrected: int = 0
     cascaded_retractions: int = 0

@@ -14,6 +14,11 @@ CARD_LIMIT = 40
 #: Slot names: lowercase words joined by ``_ : . -``.
 SLOT_PATTERN = r"^[a-z0-9][a-z0-9_:.\-]*$"
 SLOT_MAX_CHARS = 80
+#: Slot prefixes a user can hold several values of at once: they need a thing after ":" ("food:peanuts"); a bare
+#: one would make every new allergy supersede the last.
+MULTI_VALUED_SLOTS = frozenset(
+    {"allergy", "dislike", "favorite", "fear", "food", "health", "instruction", "like", "only", "habit", "taste"}
+)
 
 
 class NewInsight(BaseModel):

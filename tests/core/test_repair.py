@@ -235,3 +235,36 @@ def test_the_prompts_example_texts_pass_only_when_the_batch_backs_them() -> None
     }
     assert update.card_add == ["Standing instruction: answer in English"] and update.summary is not None
     assert is_template_echo("...") and not is_template_echo("Lives in Tromsø since May 2024")
+
+
+def test_slots_from_the_reply_are_normalised_and_unusable_ones_dropped_with_the_insight_kept() -> None:
+    reply = json.dumps(
+        {
+            "new_insights": [
+                {"kind": "fact", "text": "Follows a gluten-free diet", "evidence": ["m1"], "slot": "Diet"},
+                {"kind": "trait", "text": "Is afraid of flying", "evidence": ["m1"], "slot": "Fear: Flying"},
+                {"kind": "fact", "text": "Is allergic to peanuts", "evidence": ["m1"], "slot": "food"},
+                {"kind": "fact", "text": "Is allergic to shellfish", "evidence": ["m2"], "slot": "SLOT"},
+                {"kind": "fact", "text": "Likes tea", "evidence": ["m2"], "slot": 3},
+                {"kind": "fact", "text": "Lives in Oslo", "evidence": ["m2"]},
+            ]
+        }
+    )
+    update, report = parse_update(reply, MSGS, INS)
+    slots = {i.text: i.slot for i in update.new_insights}
+    assert slots == {
+        "Follows a gluten-free diet": "diet",
+        "Is afraid of flying": "fear:flying",
+        "Is allergic to peanuts": None,  # a bare multi-valued prefix would make the next allergy supersede it
+        "Is allergic to shellfish": None,  # the template's placeholder
+        "Likes tea": None,
+        "Lives in Oslo": None,
+    }
+    assert report.dropped_slots == 3 and len(report.drops) == 3
+
+
+def test_the_derive_prompt_asks_for_slots_of_standing_preferences() -> None:
+    from personal_core.prompts import DERIVE_SYSTEM
+
+    text = DERIVE_SYSTEM.format(card_limit=40, summary_words=80)
+    assert '"slot"' in text and "STANDING" in text and "allergies" in text
