@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from langchain_core.chat_history import BaseChatMessageHistory
@@ -9,7 +10,7 @@ from langchain_core.messages import BaseMessage
 
 from personal_core import InvalidInputError, UserModeler
 
-from ._messages import DEFAULT_SESSION, check_id, resolve_modeler, to_core_messages, to_langchain
+from ._messages import DEFAULT_SESSION, CoreMessage, check_id, resolve_modeler, to_core_messages, to_langchain
 
 
 class PersonalChatMessageHistory(BaseChatMessageHistory):
@@ -18,7 +19,8 @@ class PersonalChatMessageHistory(BaseChatMessageHistory):
     Adding messages stores them and feeds them to the user's model (``observe``): the offline reasoner derives
     insights at once, an LLM reasoner in the background. A message's LangChain ``id`` is kept as its Personal id
     (messages without one get a fresh id, visible on the messages read back), and adding a message whose id is
-    already stored does nothing. Messages without text are skipped.
+    already stored does nothing. Adding appends, as LangChain's histories do: a message without an id is a new
+    turn even when an earlier turn said the same ("yes" twice is two turns). Messages without text are skipped.
 
     Args:
         memory: a :class:`~langchain_personal.PersonalMemory` or a :class:`personal_core.UserModeler`.
@@ -52,13 +54,13 @@ class PersonalChatMessageHistory(BaseChatMessageHistory):
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Store ``messages`` in this session and observe them (invalid input raises before anything is stored)."""
-        converted = to_core_messages(messages)
+        converted = _appended(to_core_messages(messages))
         if converted:
             self.modeler.observe(self.user_id, converted, self.session_id)
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Async :meth:`add_messages`."""
-        converted = to_core_messages(messages)
+        converted = _appended(to_core_messages(messages))
         if converted:
             await self.modeler.aobserve(self.user_id, converted, self.session_id)
 
@@ -69,3 +71,12 @@ class PersonalChatMessageHistory(BaseChatMessageHistory):
     async def aclear(self) -> None:
         """Async :meth:`clear`."""
         await self.modeler.adelete_session(self.user_id, self.session_id, keep_model=True)
+
+
+def _appended(converted: list[CoreMessage]) -> list[CoreMessage]:
+    """``converted`` with a fresh id on each message that has none: a history appends, so a repeated text is a new
+    turn (the core would take an id-less repeat in the same session for a resend of the conversation)."""
+    for message in converted:
+        if "id" not in message:
+            message["id"] = f"msg_{uuid.uuid4().hex}"
+    return converted

@@ -39,16 +39,24 @@ def test_messages_round_trip_with_ids_roles_and_tool_calls(memory) -> None:
     assert insight.evidence == ["h-1"]
 
 
-def test_messages_without_id_get_one_and_repeats_are_stored_once(memory) -> None:
+def test_messages_without_id_get_one_and_repeats_of_an_id_are_stored_once(memory) -> None:
     history = memory.history("ann")
     history.add_messages([HumanMessage("I love chess."), AIMessage("Nice.")])
     first = history.messages
     assert all(m.id for m in first)
     history.add_messages(first)  # same ids again: nothing new
-    history.add_messages([HumanMessage("I love chess."), AIMessage("Nice.")])  # resent without ids: nothing new
     history.add_message(HumanMessage("I love chess.", id=first[0].id))
     assert history.messages == first
     assert memory.modeler.user_model("ann").insights[0].times_seen == 1
+
+
+def test_a_turn_repeating_an_earlier_text_is_a_new_turn(memory) -> None:
+    """A history appends (as LangChain's do): "yes" said twice, in two turns, is two turns, answers included."""
+    history = memory.history("ann")
+    for _ in range(2):
+        history.add_messages([HumanMessage("yes"), AIMessage("Done.")])
+    assert [m.text for m in history.messages] == ["yes", "Done.", "yes", "Done."]
+    assert len({m.id for m in history.messages}) == 4
 
 
 def test_blank_messages_are_skipped(memory) -> None:
