@@ -31,7 +31,6 @@ from .llm import CallInfo, ChatMessages, acall_llm, call_llm, calling, is_async_
 from .model import Role
 from .queue import GONE, PENDING, Batch, DeriveQueue, plan_batches
 from .reasoner import LLMReasoner, ReasonerInput
-from .repair import MAX_REPLY_CHARS
 from .settings import DeriverSettings
 from .stats import Counters
 from .tokens import TokenCounter
@@ -41,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 #: Characters of each user message used to find the insights related to a batch.
 QUERY_CHARS = 2000
+#: A reply's tokens are counted exactly up to this many characters (a stat); the rest is estimated from them.
+COUNTED_REPLY_CHARS = 65_536
 
 __all__ = ["Derived", "Deriver", "DeriverSettings", "Outcome"]
 
@@ -251,12 +252,12 @@ class Deriver(BackgroundThread):
         return Outcome(None, error, calls, input_tokens, output_tokens)
 
     def _reply_tokens(self, reply: str) -> int:
-        """Tokens of a reply: counted exactly up to what repair reads, the rest of a runaway reply estimated
-        (counting megabytes exactly would cost seconds for a stat, inside ``observe()`` in inline mode)."""
-        if len(reply) <= MAX_REPLY_CHARS:
+        """Tokens of a reply: counted exactly up to :data:`COUNTED_REPLY_CHARS`, the rest of a runaway reply
+        estimated (counting megabytes exactly would cost seconds for a stat, inside ``observe()`` in inline mode)."""
+        if len(reply) <= COUNTED_REPLY_CHARS:
             return self.counter.count(reply)
-        head = self.counter.count(reply[:MAX_REPLY_CHARS])
-        return head + round(head * (len(reply) - MAX_REPLY_CHARS) / MAX_REPLY_CHARS)
+        head = self.counter.count(reply[:COUNTED_REPLY_CHARS])
+        return head + round(head * (len(reply) - COUNTED_REPLY_CHARS) / COUNTED_REPLY_CHARS)
 
     def snapshot(self, batch: Batch) -> ReasonerInput | None:
         """What the reasoner needs for ``batch`` (the user's card, summary and related insights, and the batch's
