@@ -103,6 +103,9 @@ class MessageIndex:
         self.stale = False
         #: bumped by every change, never reset (caches keyed on it must not see an old number again)
         self.version: int = getattr(self, "version", 0) + 1
+        #: bumped whenever rows are renumbered (cleared, compacted), never by an append: a cache keyed on it may
+        #: keep what it computed for the first rows and process only the rows appended since
+        self.generation: int = getattr(self, "generation", 0) + 1
         self._corpus: tuple[tuple[int, float], Corpus] | None = None
 
     def __len__(self) -> int:
@@ -189,6 +192,7 @@ class MessageIndex:
         self._dead = []
         self._link(m)
         self.version += 1
+        self.generation += 1
 
     def _link(self, n: int) -> None:
         """Session neighbours of the first ``n`` rows, from scratch (vectorised)."""

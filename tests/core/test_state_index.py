@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from personal_core import HashingEmbedder, Insight, InsightKind, Message, ModelUpdate, Role
+from personal_core.candidates import standing_cache, standing_turns
 from personal_core.index import MessageIndex, build_message_corpus
 from personal_core.planning import plan_update
 from personal_core.ranking import Corpus, LexicalIndex, borrow_evidence, order, relevance
@@ -237,3 +238,62 @@ def test_insight_sets_follow_random_writes(seed: int) -> None:
         assert list(state.card_evidence()) == list(
             {normalise(i.text): 0 for i in everything if i.is_current}
         )  # the same order, too
+
+
+STANDING_TEXTS = [
+    "I'm allergic to peanuts, keep that in mind.",
+    "I don't eat meat anymore",
+    "I am vegan",
+    "I hate flying, I always take the train",
+    "tea in lisbon",
+    "piano and chess",
+]
+
+
+def _standing_from_scratch(state: UserState) -> list[tuple[frozenset[str], list[int]]]:
+    saved = state.caches.pop("standing", None)
+    try:
+        return [(d, rows.tolist()) for d, rows in standing_turns(state)]
+    finally:
+        if saved is not None:
+            state.caches["standing"] = saved
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_standing_turns_follow_appends_and_deletes_like_a_fresh_scan(seed: int) -> None:
+    """Standing turns are classified incrementally (only appended rows); the groups equal a full scan's."""
+    rng = random.Random(seed)
+    state = UserState(user_id="ann", dimension=EMB.dimension)
+    seq = 0
+    checked = 0
+    for step in range(40):
+        upserts = []
+        for k in range(rng.randint(1, 5)):
+            seq += 1
+            use_seq = rng.randint(0, seq) if rng.random() < 0.05 else seq  # sometimes out of order: a rebuild
+            role = rng.choice([Role.USER, Role.USER, Role.ASSISTANT])
+            upserts.append(
+                _record(f"m{step}-{k}", use_seq, f"s{rng.randint(0, 2)}", role, rng.choice(STANDING_TEXTS), seq)
+            )
+        deletes = []
+        if state.messages and rng.random() < 0.2:
+            deletes = [message_record_id("ann", rng.choice(sorted(state.messages)))]
+        state.apply(upserts, deletes)
+        if rng.random() < 0.6:
+            got = [(d, rows.tolist()) for d, rows in standing_turns(state)]
+            assert got == _standing_from_scratch(state)
+            checked += sum(len(rows) for _, rows in got)
+    assert checked > 0  # standing turns were there to compare
+
+
+def test_the_standing_comparison_sees_a_difference() -> None:
+    """A cache that skipped the appended rows (here: its row count pushed forward) differs from a fresh scan."""
+    state = UserState(user_id="ann", dimension=EMB.dimension)
+    state.apply([_record("m0", 0, "s", Role.USER, STANDING_TEXTS[0], 0)])
+    standing_turns(state)
+    state.apply([_record("m1", 1, "s", Role.USER, STANDING_TEXTS[1], 1)])
+    cache = standing_cache(state)
+    assert cache.turn_rows is not None
+    cache.turn_rows = (cache.turn_rows[0], 2, cache.turn_rows[2])
+    got = [(d, rows.tolist()) for d, rows in standing_turns(state)]
+    assert got != _standing_from_scratch(state)
