@@ -267,3 +267,24 @@ def record_to_profile(record: Record) -> Profile:
         )
         return Profile(summary=summary, entries=entries)
     return Profile(card=tuple(str(c) for c in data.get("card", [])), summary=summary)
+
+
+def records_from_get(got: Any, dimension: int) -> list[Record]:
+    """Records from a Chroma ``get`` result (documents, metadatas, embeddings included); a missing embedding
+    is a zero vector of ``dimension``."""
+    embeddings = got.get("embeddings")
+    records: list[Record] = []
+    for i, record_id in enumerate(got["ids"]):
+        metadata = dict(got["metadatas"][i] or {})
+        vector = np.asarray(embeddings[i], dtype=np.float32) if embeddings is not None else None
+        records.append(
+            Record(
+                id=record_id,
+                user_id=str(metadata.get("user_id", "")),
+                type=str(metadata.get("type", "")),
+                document=got["documents"][i] or "",
+                metadata=metadata,
+                embedding=vector if vector is not None else np.zeros(dimension, dtype=np.float32),
+            )
+        )
+    return records
