@@ -78,7 +78,7 @@ class StandingCache:
 
     def turn(self, stored: StoredMessage) -> tuple[bool, frozenset[str] | None]:
         """(low content, standing domains or None) of a stored turn, cached by id while its content holds."""
-        message = stored.message
+        message = stored  # its fields (building the pydantic Message costs more than this method)
         hit = self.turn_kinds.get(message.id)
         if hit is None or hit[0] != message.content:
             low = is_low_content(message.content)
@@ -265,7 +265,7 @@ def build_context(
         return _candidate(renders, counter, "insight", insight.id, insight.text, line, score, tuple(insight.evidence))
 
     def message_candidate(stored: StoredMessage, score: float) -> Candidate | None:
-        if stored.message.id in skip_ids or stored.message.session_id in skip_sessions:
+        if stored.id in skip_ids or stored.session_id in skip_sessions:
             return None
         low, _ = turns.turn(stored)
         return None if low else _message_candidate(renders, counter, stored, score)
@@ -366,7 +366,7 @@ def _candidate(
 
 
 def _message_candidate(renders: RenderCache, counter: TokenCounter, stored: StoredMessage, score: float) -> Candidate:
-    message = stored.message
+    message = stored  # its fields
     excerpt = renders.excerpts.get(message.id)
     if excerpt is None:
         cut = counter.truncate(message.content[: MAX_EXCERPT_TOKENS * 16], MAX_EXCERPT_TOKENS)

@@ -297,3 +297,49 @@ def test_the_standing_comparison_sees_a_difference() -> None:
     cache.turn_rows = (cache.turn_rows[0], 2, cache.turn_rows[2])
     got = [(d, rows.tolist()) for d, rows in standing_turns(state)]
     assert got != _standing_from_scratch(state)
+
+
+def test_a_stored_message_gives_back_the_message_it_holds() -> None:
+    """Compact fields in, the same pydantic Message out (metadata, times, history flag), through a record too."""
+    message = Message(
+        id="m1",
+        user_id="ann",
+        session_id="s1",
+        role=Role.ASSISTANT,
+        content="Porto is lovely",
+        created_at=datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=timezone.utc),
+        metadata={"lang": "en", "n": 2},
+        history_only=True,
+    )
+    stored = StoredMessage(message, 7)
+    assert stored.message == message and stored.message.model_dump() == message.model_dump()
+    assert stored.message.model_dump_json() == message.model_dump_json()
+    assert (stored.id, stored.seq, stored.role, stored.session_id) == ("m1", 7, Role.ASSISTANT, "s1")
+    again = record_to_message(message_to_record(stored, EMB.embed_documents(["x"])[0]))
+    assert again == stored and again.message == message
+    bare = StoredMessage(message.model_copy(update={"metadata": {}}), 7)
+    assert bare.metadata is None and bare.message.metadata == {}  # an empty dict is not kept per message
+    assert bare != stored
+    with pytest.raises(AttributeError):
+        stored.content = "changed"  # type: ignore[misc]
+
+
+def test_the_fast_message_builder_matches_pydantic() -> None:
+    from personal_core import records
+
+    assert records._fast_path_agrees()  # the layout check passes with this pydantic: the fast path is used
+    assert records._message is records._direct
+    values = {
+        "id": "m",
+        "user_id": "u",
+        "session_id": "s",
+        "role": Role.USER,
+        "content": "x",
+        "created_at": T0,
+        "metadata": {"a": 1},
+        "history_only": False,
+    }
+    fast, slow = records._direct(**dict(values)), Message.model_construct(**values)
+    assert fast == slow and fast.model_fields_set == slow.model_fields_set
+    assert fast.model_copy(update={"content": "y"}).content == "y"
+    assert records._direct(**{**values, "content": "y"}) != slow  # the comparison can fail
