@@ -23,7 +23,6 @@ import logging
 import os
 import shutil
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -49,6 +48,7 @@ from .errors import (
 from .records import Record, records_from_get
 from .scrub import zero_unused_hnsw_capacity
 from .store_guards import ProcessLock, SharedLock, call_with_deadline, typed_store_error
+from .store_load import load_pages, retried
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -252,52 +252,23 @@ class ChromaStore:
     def load_user_pages(
         self, user_id: str, apply: Callable[[list[Record]], None], page_size: int | None = None
     ) -> None:
-        """Hand the records of ``user_id`` to ``apply`` a page at a time (a filtered ``get`` on the user's shard,
-        then by ids; :data:`PAGE` records a page unless told), so a caller applies each page as it arrives and
-        never holds every record at once. The whole load is one shared hold of the store: a shard rebuild
-        (:meth:`recreate_shard`) waits for it, so no page is read from a half-rebuilt shard.
+        """Hand the records of ``user_id`` to ``apply`` a page at a time (:func:`.store_load.load_pages`;
+        :data:`PAGE` records a page unless told), so the caller never holds every record at once. The whole
+        load is one shared hold of the store: a shard rebuild (:meth:`recreate_shard`) waits for it.
 
         Each Chroma call is retried a few times within :attr:`load_timeout` seconds, else a typed
         :class:`StoreError` (after earlier pages were applied: the caller discards what it loaded).
         """
-        size = page_size or PAGE
         shard = self.shard_of(user_id)
-        where = {"user_id": user_id}
+
+        def read(get: Callable[[Any], Any]) -> Any:
+            def call(timeout: float) -> Any:
+                return self._call(lambda: get(self._collection(shard)), "loading a user", timeout=timeout)
+
+            return retried(call, self.load_timeout, self.op_timeout)
+
         with self._access.shared():
-            first = self._load_call(lambda: self._collection(shard).get(where=where, include=_FULL, limit=size))
-            apply(self._owned(first, user_id))
-            if len(first["ids"]) < size:
-                return
-            seen = set(first["ids"])
-            every = self._load_call(lambda: self._collection(shard).get(where=where, include=[]))["ids"]
-            rest = [x for x in every if x not in seen]
-            del seen, first, every
-            for start in range(0, len(rest), size):
-                chunk = rest[start : start + size]
-                apply(self._owned(self._load_call(partial(self._get_ids, shard, chunk)), user_id))
-
-    def _get_ids(self, shard: int, ids: list[str]) -> Any:
-        return self._collection(shard).get(ids=ids, include=_FULL)
-
-    def _load_call(self, fn: Callable[[], Any]) -> Any:
-        """One read of a user's load (the caller holds the store shared), retried within :attr:`load_timeout`."""
-        deadline = time.monotonic() + self.load_timeout
-        for attempt, delay in enumerate((0.05, 0.2, 0.5, None)):
-            try:
-                timeout = max(0.1, min(self.op_timeout, deadline - time.monotonic()))
-                return self._call(fn, "loading a user", timeout=timeout)
-            except StoreError as exc:
-                # A Chroma server occasionally answers "Error creating hnsw segment reader: Nothing found on
-                # disk" for a moment (seen with chromadb 1.5.9 under write load): transient, so retry.
-                if delay is None or isinstance(exc, StoreReadOnlyError) or time.monotonic() + delay >= deadline:
-                    raise type(exc)(f"loading a user from Chroma failed after {attempt + 1} tries: {exc}") from exc
-                logger.warning("loading a user from Chroma failed (retrying in %.2fs): %s", delay, exc)
-                time.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _owned(self, got: Any, user_id: str) -> list[Record]:
-        """Records of a ``get`` that belong to ``user_id`` (defence in depth: never another user's record)."""
-        return [r for r in records_from_get(got, self.dimension) if r.metadata.get("user_id") == user_id]
+            load_pages(read, user_id, self.dimension, apply, page_size or PAGE)
 
     def apply(self, upserts: Sequence[Record], deletes: Iterable[tuple[str, str]] = ()) -> None:
         """Upsert ``upserts`` and delete ``(user_id, record_id)`` pairs, grouped by shard, in chunks."""

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from benchmarks.big_user import _queries, _turns
-from personal_core import HashingEmbedder, StoreError, UserModeler
+from personal_core import HashingEmbedder, StoreError, UserModeler, store_load
 from personal_core import store as store_module
 
 USER = "big"
@@ -42,7 +42,7 @@ def test_incremental_contexts_equal_a_fresh_load(tmp_path: Path) -> None:
             assert corpus.matrix.dtype == np.float32 and corpus.matrix.flags.c_contiguous
             assert not hasattr(state, "message_vectors")  # no per-message vector arrays beside the matrix
             vectors = corpus.matrix.nbytes
-            assert state.message_index.nbytes() < 2 * 2 * vectors  # capacity at most doubled; columns, postings
+            assert state.message_index.nbytes() < 2 * vectors  # capacity at most 1.5x the rows; columns, postings
     with UserModeler(tmp_path / "store", embedder=HashingEmbedder()) as reopened:
         assert _contexts(reopened, queries) == live
 
@@ -70,7 +70,7 @@ def test_a_user_loads_page_by_page_like_one_read(tmp_path: Path, monkeypatch: py
         assert all(r.user_id == USER for page in pages for r in page)
 
         monkeypatch.setattr(store_module, "PAGE", 7)
-        monkeypatch.setattr(store_module.time, "sleep", lambda s: None)
+        monkeypatch.setattr(store_load.time, "sleep", lambda s: None)
         modeler.internals.cache.clear()
         assert _contexts(modeler, queries) == live  # loaded in 7-record pages
 
