@@ -3,7 +3,7 @@
 The rows are the quotable messages (every role but system, no history-only ones) in conversation order
 (``(seq, id)``), exactly the positions of the corpus a from-scratch build (:func:`build_message_corpus`) gives:
 
-* vectors in one preallocated float32 matrix that grows by half when full (no per-message arrays);
+* vectors in one preallocated float32 matrix that grows by an eighth when full (no per-message arrays);
 * the BM25 postings (:class:`~personal_core.ranking.LexicalIndex`), appended to;
 * created-at times, role penalties and session codes in growable arrays; session neighbours linked on append;
 * priors computed when a corpus is asked for, from the stored times and the newest message's time.
@@ -146,7 +146,7 @@ class MessageIndex:
         end = first + len(items)
         if end > len(self._cols.times):
             self._corpus = None  # holds views of the old arrays: let them go with the copy
-            self._cols = self._cols.grown(first, max(64, first + first // 2, end))  # at most 1/3 spare
+            self._cols = self._cols.grown(first, max(64, first + first // 8, end))  # at most 1/9 spare
         cols = self._cols
         messages = [s for s, _ in items]
         for row, (_, vector) in enumerate(items, start=first):
