@@ -105,8 +105,12 @@ class UserCache:
     def _load(self, state: UserState) -> None:
         pending = self._journal.for_user(state.user_id)  # read before Chroma: see journal.py
         loaded_at = time.monotonic()
-        state.apply(self._store.load_user(state.user_id))
-        for entry in pending:
-            state.apply(entry.upserts, entry.deletes)
+        try:
+            self._store.load_user_pages(state.user_id, state.apply)  # page by page: no all-records peak
+            for entry in pending:
+                state.apply(entry.upserts, entry.deletes)
+        except BaseException:
+            state.reset()  # a load that failed midway leaves nothing half-loaded behind
+            raise
         state.loaded = True
         state.loaded_at = loaded_at

@@ -8,7 +8,7 @@ Call everything here with the user's lock held.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -34,7 +34,7 @@ MAX_STANDING = 6
 #: Extra standing items looked at per domain group (some are skipped: on the card, excluded, already cited).
 STANDING_SPARE = 8
 
-Ranking = list[tuple[int, float]]
+Ranking = Sequence[tuple[int, float]]  # lazily sorted (ranking.by_score): read only the head you need
 #: Standing items grouped by their domains: (domains, corpus indices) -- a query's fit is computed per group.
 StandingGroups = list[tuple[frozenset[str], IntArray]]
 
@@ -73,10 +73,12 @@ class StandingCache:
     insights: dict[bool, tuple[int, StandingGroups]] = field(default_factory=dict)
     turns: tuple[int, StandingGroups] | None = None
     turn_kinds: dict[str, tuple[str, bool, frozenset[str] | None]] = field(default_factory=dict)
+    #: (index generation, rows classified, corpus indices by domains) behind ``turns``: appends extend it
+    turn_rows: tuple[int, int, dict[frozenset[str], list[int]]] | None = None
 
     def turn(self, stored: StoredMessage) -> tuple[bool, frozenset[str] | None]:
         """(low content, standing domains or None) of a stored turn, cached by id while its content holds."""
-        message = stored.message
+        message = stored  # its fields (building the pydantic Message costs more than this method)
         hit = self.turn_kinds.get(message.id)
         if hit is None or hit[0] != message.content:
             low = is_low_content(message.content)
@@ -122,20 +124,33 @@ def standing_insights(state: UserState, include_superseded: bool) -> StandingGro
 
 
 def standing_turns(state: UserState) -> StandingGroups:
-    """The user's own turns that state a standing constraint, by domains; cached per model version."""
+    """The user's own turns that state a standing constraint, by domains; cached per model version. Rows
+    appended since the last call are the only ones classified (unless the index renumbered its rows)."""
     cache = standing_cache(state)
     if cache.turns is not None and cache.turns[0] == state.version:
         return cache.turns[1]
     _, mids = state.message_corpus()
-    found = []
-    for index, message_id in enumerate(mids):
-        _, domains = cache.turn(state.messages[message_id])
+    generation = state.message_index.generation
+    kept = cache.turn_rows
+    start, found = (
+        (kept[1], kept[2]) if kept is not None and kept[0] == generation and kept[1] <= len(mids) else (0, {})
+    )
+    changed = set()
+    for index in range(start, len(mids)):
+        _, domains = cache.turn(state.messages[mids[index]])
         if domains:
-            found.append((index, domains))
-    live = set(mids)
-    for gone in [m for m in cache.turn_kinds if m not in live]:
-        del cache.turn_kinds[gone]
-    groups = _grouped(found)
+            found.setdefault(domains, []).append(index)
+            changed.add(domains)
+    if start == 0:
+        live = set(mids)
+        for gone in [m for m in cache.turn_kinds if m not in live]:
+            del cache.turn_kinds[gone]
+    cache.turn_rows = (generation, len(mids), found)
+    previous = dict(cache.turns[1]) if cache.turns is not None and start else {}
+    groups = [
+        (d, previous[d] if d in previous and d not in changed else np.array(rows, dtype=np.int64))
+        for d, rows in found.items()
+    ]
     cache.turns = (state.version, groups)
     return groups
 
@@ -250,7 +265,7 @@ def build_context(
         return _candidate(renders, counter, "insight", insight.id, insight.text, line, score, tuple(insight.evidence))
 
     def message_candidate(stored: StoredMessage, score: float) -> Candidate | None:
-        if stored.message.id in skip_ids or stored.message.session_id in skip_sessions:
+        if stored.id in skip_ids or stored.session_id in skip_sessions:
             return None
         low, _ = turns.turn(stored)
         return None if low else _message_candidate(renders, counter, stored, score)
@@ -351,7 +366,7 @@ def _candidate(
 
 
 def _message_candidate(renders: RenderCache, counter: TokenCounter, stored: StoredMessage, score: float) -> Candidate:
-    message = stored.message
+    message = stored  # its fields
     excerpt = renders.excerpts.get(message.id)
     if excerpt is None:
         cut = counter.truncate(message.content[: MAX_EXCERPT_TOKENS * 16], MAX_EXCERPT_TOKENS)

@@ -3,7 +3,7 @@
 The rows are the quotable messages (every role but system, no history-only ones) in conversation order
 (``(seq, id)``), exactly the positions of the corpus a from-scratch build (:func:`build_message_corpus`) gives:
 
-* vectors in one preallocated float32 matrix whose capacity doubles (no per-message arrays);
+* vectors in one preallocated float32 matrix that grows by an eighth when full (no per-message arrays);
 * the BM25 postings (:class:`~personal_core.ranking.LexicalIndex`), appended to;
 * created-at times, role penalties and session codes in growable arrays; session neighbours linked on append;
 * priors computed when a corpus is asked for, from the stored times and the newest message's time.
@@ -38,17 +38,17 @@ Key = tuple[int, str]
 
 def quotable(stored: StoredMessage) -> bool:
     """Whether a message belongs in the ranking corpus (every role but system, no history-only ones)."""
-    return stored.message.role.value != "system" and not stored.message.history_only
+    return stored.role.value != "system" and not stored.history_only
 
 
 def sort_key(stored: StoredMessage) -> Key:
     """Conversation order of messages."""
-    return (stored.seq, stored.message.id)
+    return (stored.seq, stored.id)
 
 
 def penalty_of(stored: StoredMessage) -> float:
     """Relevance subtracted from another speaker's turn."""
-    return 0.0 if stored.message.role.value == "user" else OTHER_ROLE_PENALTY
+    return 0.0 if stored.role.value == "user" else OTHER_ROLE_PENALTY
 
 
 @dataclass
@@ -103,6 +103,9 @@ class MessageIndex:
         self.stale = False
         #: bumped by every change, never reset (caches keyed on it must not see an old number again)
         self.version: int = getattr(self, "version", 0) + 1
+        #: bumped whenever rows are renumbered (cleared, compacted), never by an append: a cache keyed on it may
+        #: keep what it computed for the first rows and process only the rows appended since
+        self.generation: int = getattr(self, "generation", 0) + 1
         self._corpus: tuple[tuple[int, float], Corpus] | None = None
 
     def __len__(self) -> int:
@@ -143,9 +146,9 @@ class MessageIndex:
         end = first + len(items)
         if end > len(self._cols.times):
             self._corpus = None  # holds views of the old arrays: let them go with the copy
-            self._cols = self._cols.grown(first, max(64, 2 * first, end))
+            self._cols = self._cols.grown(first, max(64, first + first // 8, end))  # at most 1/9 spare
         cols = self._cols
-        messages = [s.message for s, _ in items]
+        messages = [s for s, _ in items]
         for row, (_, vector) in enumerate(items, start=first):
             cols.matrix[row] = vector
         cols.times[first:end] = [m.created_at.timestamp() for m in messages]
@@ -189,6 +192,7 @@ class MessageIndex:
         self._dead = []
         self._link(m)
         self.version += 1
+        self.generation += 1
 
     def _link(self, n: int) -> None:
         """Session neighbours of the first ``n`` rows, from scratch (vectorised)."""
@@ -203,7 +207,7 @@ class MessageIndex:
         """Rows from scratch for ``messages`` (the quotable ones are kept, sorted); ``vector_of`` gives each
         one's vector and may read this index's current rows (they are copied before the old rows go)."""
         chosen = sorted((s for s in messages if quotable(s)), key=sort_key)
-        vectors = [vector_of(s.message.id) for s in chosen]
+        vectors = [vector_of(s.id) for s in chosen]
         self.clear()
         if chosen:
             self._cols = _Columns.empty(self.dimension, max(64, len(chosen)))
@@ -244,8 +248,8 @@ def build_message_corpus(
     the reference): every quotable message in conversation order, priors relative to the newest message."""
     everything = list(messages)
     chosen = sorted((s for s in everything if quotable(s)), key=sort_key)
-    now = max((s.message.created_at.timestamp() for s in everything), default=0.0)
-    ids = [s.message.id for s in chosen]
+    now = max((s.created_at.timestamp() for s in everything), default=0.0)
+    ids = [s.id for s in chosen]
     matrix = (
         np.stack([vector_of(x) for x in ids]).astype(np.float32, copy=False)
         if ids
@@ -253,10 +257,10 @@ def build_message_corpus(
     )
     corpus = Corpus.build(
         ids,
-        [s.message.content[:INDEXED_CHARS] for s in chosen],
+        [s.content[:INDEXED_CHARS] for s in chosen],
         matrix,
-        [message_prior((now - s.message.created_at.timestamp()) / DAY) for s in chosen],
-        sessions=[s.message.session_id for s in chosen],
+        [message_prior((now - s.created_at.timestamp()) / DAY) for s in chosen],
+        sessions=[s.session_id for s in chosen],
         penalties=[penalty_of(s) for s in chosen],
     )
     return corpus, ids

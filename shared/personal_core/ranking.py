@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .text import terms
+from .topk import TopRanking
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -221,20 +222,18 @@ def borrow_evidence(scores: Scores, links: tuple[IntArray, IntArray], source_sco
     return scores + EVIDENCE_WEIGHT * np.where(np.isfinite(best), best, 0.0)
 
 
-def order(corpus: Corpus, scores: Scores | None) -> list[tuple[int, float]]:
+def order(corpus: Corpus, scores: Scores | None) -> TopRanking:
     """Indices best first with final scores: relevance weighted by the priors, or the priors alone.
 
-    Ties break by position, so the result is deterministic.
+    Ties break by position, so the result is deterministic. Lazy: only the part that is read gets sorted.
     """
-    if not len(corpus):
-        return []
     return by_score(final_scores(corpus, scores))
 
 
-def by_score(final: Scores) -> list[tuple[int, float]]:
-    """Indices of ``final`` best first, with their scores (ties by position)."""
-    ranked = np.argsort(-final, kind="stable")
-    return list(zip(ranked.tolist(), final[ranked].tolist(), strict=True))  # Python ints and floats, in bulk
+def by_score(final: Scores) -> TopRanking:
+    """Indices of ``final`` best first, with their scores (ties by position), sorted lazily as read
+    (:class:`~personal_core.topk.TopRanking`: top-k selection, not a full sort)."""
+    return TopRanking(final)
 
 
 def final_scores(corpus: Corpus, scores: Scores | None) -> Scores:
@@ -247,7 +246,7 @@ def final_scores(corpus: Corpus, scores: Scores | None) -> Scores:
     return final
 
 
-def rank(corpus: Corpus, query_terms: Sequence[str], query_vector: FloatArray | None) -> list[tuple[int, float]]:
+def rank(corpus: Corpus, query_terms: Sequence[str], query_vector: FloatArray | None) -> TopRanking:
     """Indices of ``corpus`` best first, with scores (see :func:`relevance` and :func:`order`)."""
     return order(corpus, relevance(corpus, query_terms, query_vector))
 

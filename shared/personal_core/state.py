@@ -81,18 +81,18 @@ class UserState:
                 raise ValueError("record of another user applied to a user state")
             if record.type == MSG:
                 stored = record_to_message(record)
-                message_id = stored.message.id
+                message_id = stored.id
                 previous = self.messages.get(message_id)
                 if previous is not None:
                     self._count_content(previous, -1)
                     self._forget_vector(message_id)
-                    if self._newest is not None and previous.message.created_at.timestamp() >= self._newest:
+                    if self._newest is not None and previous.created_at.timestamp() >= self._newest:
                         self._newest = None
                 self._count_content(stored, 1)
                 self.messages[message_id] = stored
                 self.record_of_message[record.id] = message_id
                 if self._newest is not None:
-                    self._newest = max(self._newest, stored.message.created_at.timestamp())
+                    self._newest = max(self._newest, stored.created_at.timestamp())
                 if quotable(stored):
                     appended.append((stored, record.embedding))
                 else:
@@ -111,20 +111,20 @@ class UserState:
                 self.profile = record_to_profile(record)
                 self.has_profile = True
         if appended:
-            last = {s.message.id: (s, v) for s, v in appended}  # the same message twice in one change: the last
+            last = {s.id: (s, v) for s, v in appended}  # the same message twice in one change: the last
             ordered = sorted(last.values(), key=lambda sv: sort_key(sv[0]))
             if index.accepts(sort_key(ordered[0][0])):
                 index.extend(ordered)
             else:  # out of conversation order: rebuilt on the next read
                 index.stale = True
-                self._side_vectors.update((s.message.id, v) for s, v in ordered)
+                self._side_vectors.update((s.id, v) for s, v in ordered)
         for record_id in deletes:
             gone_id = self.record_of_message.pop(record_id, None)
             if gone_id is not None:
                 gone = self.messages.pop(gone_id, None)
                 if gone is not None:
                     self._count_content(gone, -1)
-                    if self._newest is not None and gone.message.created_at.timestamp() >= self._newest:
+                    if self._newest is not None and gone.created_at.timestamp() >= self._newest:
                         self._newest = None
                 self._forget_vector(gone_id)
             if record_id in self.insights:
@@ -209,8 +209,7 @@ class UserState:
         return cached[1]
 
     def _count_content(self, stored: StoredMessage, delta: int) -> None:
-        m = stored.message
-        key = (m.session_id, m.role.value, m.content)
+        key = (stored.session_id, stored.role.value, stored.content)
         count = self._content_counts.get(key, 0) + delta
         if count > 0:
             self._content_counts[key] = count
@@ -223,7 +222,7 @@ class UserState:
 
     def ordered_messages(self) -> list[StoredMessage]:
         """Messages in the order they were observed."""
-        return sorted(self.messages.values(), key=lambda s: (s.seq, s.message.id))
+        return sorted(self.messages.values(), key=lambda s: (s.seq, s.id))
 
     def user_model(self) -> UserModel:
         insights = sorted(self.insights.values(), key=lambda i: (i.created_at, i.id))
@@ -239,7 +238,7 @@ class UserState:
 
     def _newest_message_time(self) -> float:
         if self._newest is None:  # the newest message was deleted or rewritten
-            self._newest = max((s.message.created_at.timestamp() for s in self.messages.values()), default=0.0)
+            self._newest = max((s.created_at.timestamp() for s in self.messages.values()), default=0.0)
         return self._newest
 
     def insight_corpus(self, include_superseded: bool = False) -> tuple[Corpus, list[str]]:

@@ -23,7 +23,6 @@ import logging
 import os
 import shutil
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -46,9 +45,10 @@ from .errors import (
     StoreReadOnlyError,
     StoreUnavailableError,
 )
-from .records import Record
+from .records import Record, records_from_get
 from .scrub import zero_unused_hnsw_capacity
 from .store_guards import ProcessLock, SharedLock, call_with_deadline, typed_store_error
+from .store_load import load_pages, retried
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -244,50 +244,31 @@ class ChromaStore:
         return merged
 
     def load_user(self, user_id: str) -> list[Record]:
-        """Every record of ``user_id`` (a filtered ``get`` on the user's shard, paged when large).
-
-        Retried a few times within :attr:`load_timeout` seconds; raises a typed :class:`StoreError`.
-        """
-        got: Any = None
-        deadline = time.monotonic() + self.load_timeout
-        shard = self.shard_of(user_id)
-        for attempt, delay in enumerate((0.05, 0.2, 0.5, None)):
-            try:
-                with self._access.shared():
-                    got = self._call(
-                        lambda: self.get_all(self._collection(shard), {"user_id": user_id}, _FULL),
-                        "loading a user",
-                        timeout=max(0.1, min(self.op_timeout, deadline - time.monotonic())),
-                    )
-                break
-            except StoreError as exc:
-                # A Chroma server occasionally answers "Error creating hnsw segment reader: Nothing found on
-                # disk" for a moment (seen with chromadb 1.5.9 under write load): transient, so retry.
-                if delay is None or isinstance(exc, StoreReadOnlyError) or time.monotonic() + delay >= deadline:
-                    raise type(exc)(f"loading a user from Chroma failed after {attempt + 1} tries: {exc}") from exc
-                logger.warning("loading a user from Chroma failed (retrying in %.2fs): %s", delay, exc)
-                time.sleep(delay)
-        # defence in depth: never hand out another user's record
-        return [r for r in self._records(got) if r.metadata.get("user_id") == user_id]
-
-    def _records(self, got: Any) -> list[Record]:
-        """Records from a Chroma ``get`` result (documents, metadatas, embeddings included)."""
-        embeddings = got.get("embeddings")
+        """Every record of ``user_id`` (see :meth:`load_user_pages`)."""
         records: list[Record] = []
-        for i, record_id in enumerate(got["ids"]):
-            metadata = dict(got["metadatas"][i] or {})
-            vector = np.asarray(embeddings[i], dtype=np.float32) if embeddings is not None else None
-            records.append(
-                Record(
-                    id=record_id,
-                    user_id=str(metadata.get("user_id", "")),
-                    type=str(metadata.get("type", "")),
-                    document=got["documents"][i] or "",
-                    metadata=metadata,
-                    embedding=vector if vector is not None else np.zeros(self.dimension, dtype=np.float32),
-                )
-            )
+        self.load_user_pages(user_id, records.extend)
         return records
+
+    def load_user_pages(
+        self, user_id: str, apply: Callable[[list[Record]], None], page_size: int | None = None
+    ) -> None:
+        """Hand the records of ``user_id`` to ``apply`` a page at a time (:func:`.store_load.load_pages`;
+        :data:`PAGE` records a page unless told), so the caller never holds every record at once. The whole
+        load is one shared hold of the store: a shard rebuild (:meth:`recreate_shard`) waits for it.
+
+        Each Chroma call is retried a few times within :attr:`load_timeout` seconds, else a typed
+        :class:`StoreError` (after earlier pages were applied: the caller discards what it loaded).
+        """
+        shard = self.shard_of(user_id)
+
+        def read(get: Callable[[Any], Any]) -> Any:
+            def call(timeout: float) -> Any:
+                return self._call(lambda: get(self._collection(shard)), "loading a user", timeout=timeout)
+
+            return retried(call, self.load_timeout, self.op_timeout)
+
+        with self._access.shared():
+            load_pages(read, user_id, self.dimension, apply, page_size or PAGE)
 
     def apply(self, upserts: Sequence[Record], deletes: Iterable[tuple[str, str]] = ()) -> None:
         """Upsert ``upserts`` and delete ``(user_id, record_id)`` pairs, grouped by shard, in chunks."""
@@ -378,7 +359,7 @@ class ChromaStore:
         """Every record of one shard, with documents, metadata and embeddings."""
         with self._access.shared():
             got = self._call(lambda: self.get_all(self._collection(shard), None, _FULL), "reading a shard")
-        return self._records(got)
+        return records_from_get(got, self.dimension)
 
     def recreate_shard(self, shard: int, records: Sequence[Record]) -> str:
         """Drop the shard's collection and create it again holding only ``records``; returns the dropped id.
@@ -461,7 +442,8 @@ class ChromaStore:
 
     def records_by_id(self, collection: Any, ids: Sequence[str]) -> list[Record]:
         """Records of ``collection`` with these ids (at most :data:`PAGE`)."""
-        return self._records(self._call(partial(collection.get, ids=list(ids), include=_FULL), "reading records"))
+        got = self._call(partial(collection.get, ids=list(ids), include=_FULL), "reading records")
+        return records_from_get(got, self.dimension)
 
     def upsert_into(self, collection: Any, records: Sequence[Record]) -> None:
         """Upsert ``records`` into ``collection`` (in chunks, after the free-space check)."""

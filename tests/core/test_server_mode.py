@@ -71,7 +71,7 @@ def test_journal_of_a_killed_client_process_is_replayed(
 
 def test_transient_load_errors_are_retried_then_typed(http_client: object, monkeypatch: pytest.MonkeyPatch) -> None:
     from personal_core import StoreError
-    from personal_core import store as store_module
+    from personal_core import store_load as store_module  # where the load retries (and sleeps)
 
     monkeypatch.setattr(store_module.time, "sleep", lambda s: None)
     with UserModeler(client=http_client, embedder=HashingEmbedder(), namespace=_namespace(), shards=2) as m:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from personal_core import HashingEmbedder, Insight, InsightKind, Message, ModelUpdate, Role
+from personal_core.candidates import standing_cache, standing_turns
 from personal_core.index import MessageIndex, build_message_corpus
 from personal_core.planning import plan_update
 from personal_core.ranking import Corpus, LexicalIndex, borrow_evidence, order, relevance
@@ -237,3 +238,108 @@ def test_insight_sets_follow_random_writes(seed: int) -> None:
         assert list(state.card_evidence()) == list(
             {normalise(i.text): 0 for i in everything if i.is_current}
         )  # the same order, too
+
+
+STANDING_TEXTS = [
+    "I'm allergic to peanuts, keep that in mind.",
+    "I don't eat meat anymore",
+    "I am vegan",
+    "I hate flying, I always take the train",
+    "tea in lisbon",
+    "piano and chess",
+]
+
+
+def _standing_from_scratch(state: UserState) -> list[tuple[frozenset[str], list[int]]]:
+    saved = state.caches.pop("standing", None)
+    try:
+        return [(d, rows.tolist()) for d, rows in standing_turns(state)]
+    finally:
+        if saved is not None:
+            state.caches["standing"] = saved
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_standing_turns_follow_appends_and_deletes_like_a_fresh_scan(seed: int) -> None:
+    """Standing turns are classified incrementally (only appended rows); the groups equal a full scan's."""
+    rng = random.Random(seed)
+    state = UserState(user_id="ann", dimension=EMB.dimension)
+    seq = 0
+    checked = 0
+    for step in range(40):
+        upserts = []
+        for k in range(rng.randint(1, 5)):
+            seq += 1
+            use_seq = rng.randint(0, seq) if rng.random() < 0.05 else seq  # sometimes out of order: a rebuild
+            role = rng.choice([Role.USER, Role.USER, Role.ASSISTANT])
+            upserts.append(
+                _record(f"m{step}-{k}", use_seq, f"s{rng.randint(0, 2)}", role, rng.choice(STANDING_TEXTS), seq)
+            )
+        deletes = []
+        if state.messages and rng.random() < 0.2:
+            deletes = [message_record_id("ann", rng.choice(sorted(state.messages)))]
+        state.apply(upserts, deletes)
+        if rng.random() < 0.6:
+            got = [(d, rows.tolist()) for d, rows in standing_turns(state)]
+            assert got == _standing_from_scratch(state)
+            checked += sum(len(rows) for _, rows in got)
+    assert checked > 0  # standing turns were there to compare
+
+
+def test_the_standing_comparison_sees_a_difference() -> None:
+    """A cache that skipped the appended rows (here: its row count pushed forward) differs from a fresh scan."""
+    state = UserState(user_id="ann", dimension=EMB.dimension)
+    state.apply([_record("m0", 0, "s", Role.USER, STANDING_TEXTS[0], 0)])
+    standing_turns(state)
+    state.apply([_record("m1", 1, "s", Role.USER, STANDING_TEXTS[1], 1)])
+    cache = standing_cache(state)
+    assert cache.turn_rows is not None
+    cache.turn_rows = (cache.turn_rows[0], 2, cache.turn_rows[2])
+    got = [(d, rows.tolist()) for d, rows in standing_turns(state)]
+    assert got != _standing_from_scratch(state)
+
+
+def test_a_stored_message_gives_back_the_message_it_holds() -> None:
+    """Compact fields in, the same pydantic Message out (metadata, times, history flag), through a record too."""
+    message = Message(
+        id="m1",
+        user_id="ann",
+        session_id="s1",
+        role=Role.ASSISTANT,
+        content="Porto is lovely",
+        created_at=datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=timezone.utc),
+        metadata={"lang": "en", "n": 2},
+        history_only=True,
+    )
+    stored = StoredMessage(message, 7)
+    assert stored.message == message and stored.message.model_dump() == message.model_dump()
+    assert stored.message.model_dump_json() == message.model_dump_json()
+    assert (stored.id, stored.seq, stored.role, stored.session_id) == ("m1", 7, Role.ASSISTANT, "s1")
+    again = record_to_message(message_to_record(stored, EMB.embed_documents(["x"])[0]))
+    assert again == stored and again.message == message
+    bare = StoredMessage(message.model_copy(update={"metadata": {}}), 7)
+    assert bare.metadata is None and bare.message.metadata == {}  # an empty dict is not kept per message
+    assert bare != stored
+    with pytest.raises(AttributeError):
+        stored.content = "changed"  # type: ignore[misc]
+
+
+def test_the_fast_message_builder_matches_pydantic() -> None:
+    from personal_core import records
+
+    assert records._fast_path_agrees()  # the layout check passes with this pydantic: the fast path is used
+    assert records._message is records._direct
+    values = {
+        "id": "m",
+        "user_id": "u",
+        "session_id": "s",
+        "role": Role.USER,
+        "content": "x",
+        "created_at": T0,
+        "metadata": {"a": 1},
+        "history_only": False,
+    }
+    fast, slow = records._direct(**dict(values)), Message.model_construct(**values)
+    assert fast == slow and fast.model_fields_set == slow.model_fields_set
+    assert fast.model_copy(update={"content": "y"}).content == "y"
+    assert records._direct(**{**values, "content": "y"}) != slow  # the comparison can fail
