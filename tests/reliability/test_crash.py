@@ -34,8 +34,8 @@ POINT_TRIALS = 12
 TIMED_TRIALS = 4
 
 # A fork server: it imports everything once (chromadb takes seconds to import on a busy machine), patches the
-# kill hooks, warms up, then forks one child per trial. Lines on stdin: {"store", "kill_at", "log"}; on stdout, per trial:
-# {"pid"} at once, then {"pid", "code"} when the child ended. No thread runs in it before a fork.
+# kill hooks, warms up, then forks one child per trial. Lines on stdin: {"store", "kill_at", "log"}; on stdout,
+# per trial: {"pid"} at once, then {"pid", "code"} when the child ended. No thread runs in it before a fork.
 ZYGOTE = r"""
 import json, os, re, signal, sys, time
 
