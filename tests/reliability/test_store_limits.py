@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-
 from typing import Any
 
 import numpy as np
