@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from support.chroma_server import start_chroma, stop
+from support.examples import ExampleRunner
 
 from personal_core import HashingEmbedder, UserModeler, default_counter
 from personal_core.tokens import TiktokenCounter
@@ -160,3 +161,13 @@ def http_client(chroma_server: tuple[str, int]) -> object:
 
     host, port = chroma_server
     return chromadb.HttpClient(host=host, port=port, settings=Settings(anonymized_telemetry=False))
+
+
+@pytest.fixture(scope="session")
+def example_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleRunner]:
+    """Runs documentation examples as written, each in a fresh process forked after the heavy imports."""
+    runner = ExampleRunner(tmp_path_factory.mktemp("example-output"))
+    try:
+        yield runner
+    finally:
+        runner.close()
