@@ -1,6 +1,6 @@
-"""Run documentation examples as written, each in a child process of its own, forked from one runner process
-that imported the heavy packages once (a fresh interpreter per example spent most of its seconds importing
-chromadb, LangChain and LlamaIndex).
+"""Run documentation examples (and other scripts a test runs in another process) as written, each in a child
+process of its own, forked from one runner process that imported the heavy packages once (a fresh interpreter per
+script spent most of its seconds importing chromadb, LangChain and LlamaIndex).
 
 Each child starts from the runner's state after imports only: it runs the example's code as ``__main__`` in its
 own working directory and environment, and ends like an interpreter does (waits for non-daemon threads, runs
@@ -53,7 +53,7 @@ for line in sys.stdin:
                 os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
             os.chdir(job["cwd"])
             os.environ.update(job["env"])
-            sys.argv = ["-c"]
+            sys.argv = ["-c", *job["args"]]
             exec(compile(job["code"], "<string>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -107,11 +107,18 @@ class ExampleRunner:
         assert line, f"the example runner died (exit code {self.proc.poll()})"
         return line.strip()
 
-    def run(self, code: str, cwd: Path, env: dict[str, str] | None = None) -> Ran:
-        """Run ``code`` as ``python -c code`` would, in ``cwd``, with ``env`` added to the environment."""
+    def run(self, code: str, cwd: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Ran:
+        """Run ``code`` as ``python -c code *args`` would, in ``cwd``, with ``env`` added to the environment."""
         self._count += 1
         out, err = self._dir / f"example-{self._count}.out", self._dir / f"example-{self._count}.err"
-        job = {"code": code, "cwd": str(cwd), "env": env or {}, "stdout": str(out), "stderr": str(err)}
+        job = {
+            "code": code,
+            "args": list(args),
+            "cwd": str(cwd),
+            "env": env or {},
+            "stdout": str(out),
+            "stderr": str(err),
+        }
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(job) + "\n")
         self.proc.stdin.flush()
@@ -126,3 +133,11 @@ class ExampleRunner:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def run_module(module: str) -> str:
+    """Code that runs ``module`` as ``python -m module`` does (give its arguments as ``args``)."""
+    return (
+        f"import runpy, sys\nsys.argv[0] = {module!r}\n"
+        f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)\n"
+    )
