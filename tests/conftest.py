@@ -8,6 +8,9 @@ in a namespace of its own (its collections are deleted at teardown). Unmarked te
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +18,7 @@ from typing import Any
 
 import pytest
 from support.chroma_server import start_chroma, stop
+from support.examples import ExampleRunner
 
 from personal_core import HashingEmbedder, UserModeler, default_counter
 from personal_core.tokens import TiktokenCounter
@@ -26,6 +30,24 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "both_backends: run the tests using the `backend` fixture embedded and against a Chroma server"
     )
+    use_memory_tmp(config)
+
+
+def use_memory_tmp(config: pytest.Config) -> None:
+    """Put the tests' temp dirs (``tmp_path``, ``tempfile``) in RAM (``/dev/shm``) when it is there.
+
+    Nearly every test opens a store: Chroma's SQLite and the journal (``synchronous=FULL``) fsync each commit, which
+    on a shared VM's disk made up a good part of the suite's wall time. A test proves what the code does, not the
+    disk's durability (the crash tests kill processes, not the machine), so RAM proves the same, faster. Only when
+    neither ``--basetemp`` nor ``$TMPDIR`` says where (``TMPDIR=/tmp pytest`` runs on disk). pyproject's
+    ``tmp_path_retention_policy = "failed"`` removes a passing test's dir at once, so little RAM is held.
+    """
+    shm = Path("/dev/shm")
+    if config.option.basetemp or os.environ.get("TMPDIR") or not (shm.is_dir() and os.access(shm, os.W_OK)):
+        return
+    if shutil.disk_usage(shm).free < 2 * 2**30:
+        return
+    tempfile.tempdir = str(shm)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -139,3 +161,13 @@ def http_client(chroma_server: tuple[str, int]) -> object:
 
     host, port = chroma_server
     return chromadb.HttpClient(host=host, port=port, settings=Settings(anonymized_telemetry=False))
+
+
+@pytest.fixture(scope="session")
+def example_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleRunner]:
+    """Runs documentation examples as written, each in a fresh process forked after the heavy imports."""
+    runner = ExampleRunner(tmp_path_factory.mktemp("example-output"))
+    try:
+        yield runner
+    finally:
+        runner.close()

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
+from support.examples import ExampleRunner, run_module
 
-def test_demo_prints_both_models_and_context(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "personal_core.demo"], cwd=tmp_path, capture_output=True, text=True, timeout=120
-    )
+
+def test_demo_prints_both_models_and_context(tmp_path: Path, example_runner: ExampleRunner) -> None:
+    result = example_runner.run(run_module("personal_core.demo"), tmp_path)  # python -m personal_core.demo
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "=== User model of 'ann' (2 sessions, 6 messages) ===" in out
@@ -26,10 +24,8 @@ def test_demo_prints_both_models_and_context(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []  # the default store is a temp dir, removed afterwards
 
 
-def test_demo_keeps_the_store_given_with_path(tmp_path: Path) -> None:
+def test_demo_keeps_the_store_given_with_path(tmp_path: Path, example_runner: ExampleRunner) -> None:
     store = tmp_path / "demo-store"
-    result = subprocess.run(
-        [sys.executable, "-m", "personal_core.demo", "--path", str(store)], capture_output=True, text=True, timeout=120
-    )
+    result = example_runner.run(run_module("personal_core.demo"), tmp_path, args=("--path", str(store)))
     assert result.returncode == 0, result.stderr
     assert (store / "chroma.sqlite3").is_file()

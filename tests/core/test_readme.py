@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+from support.examples import ExampleRunner
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -18,9 +18,9 @@ def _block_after(marker: str) -> str:
     return match.group(1)
 
 
-def test_readme_quickstart_runs_as_written(tmp_path: Path) -> None:
+def test_readme_quickstart_runs_as_written(tmp_path: Path, example_runner: ExampleRunner) -> None:
     code = _block_after("<!-- quickstart")
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = example_runner.run(code, tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "<user_context>" in out and "Allergic to peanuts" in out
@@ -28,8 +28,8 @@ def test_readme_quickstart_runs_as_written(tmp_path: Path) -> None:
     assert (tmp_path / "personal-store" / "chroma.sqlite3").exists()
 
 
-def test_readme_llm_example_runs_as_written(tmp_path: Path) -> None:
+def test_readme_llm_example_runs_as_written(tmp_path: Path, example_runner: ExampleRunner) -> None:
     code = _block_after("<!-- llm-example")
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = example_runner.run(code, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-2:] == ["['Is vegetarian']", "1"]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.examples import ExampleRunner
 
 from personal_core import HashingEmbedder, StoreLockedError, UserModeler
 
@@ -22,19 +21,19 @@ print("OPENED")
 """
 
 
-def test_second_process_is_refused_and_store_stays_intact(store_path: Path) -> None:
+def test_second_process_is_refused_and_store_stays_intact(store_path: Path, example_runner: ExampleRunner) -> None:
     with UserModeler(store_path, embedder=HashingEmbedder()) as m:
         m.observe("ann", [{"role": "user", "content": "I love hiking and I live in Oslo."}])
         m.flush_writes()
         before = m.user_model("ann")
-        result = subprocess.run([sys.executable, "-c", SECOND, str(store_path)], capture_output=True, text=True)
+        result = example_runner.run(SECOND, store_path.parent, args=(str(store_path),))
         assert result.returncode == 3, result.stdout + result.stderr
         assert "already open in another process" in result.stdout
         assert "chroma run" in result.stdout and "HttpClient" in result.stdout
         m.observe("ann", [{"role": "user", "content": "I want to learn Norwegian."}])
         assert len(m.user_model("ann").insights) == len(before.insights) + 1
     # after close, another process may open it, and sees everything
-    ok = subprocess.run([sys.executable, "-c", SECOND, str(store_path)], capture_output=True, text=True)
+    ok = example_runner.run(SECOND, store_path.parent, args=(str(store_path),))
     assert ok.returncode == 0 and "OPENED" in ok.stdout
     with UserModeler(store_path) as m:
         assert len(m.user_model("ann").insights) == len(before.insights) + 1

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+from support.examples import ExampleRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "langchain.md"
@@ -31,12 +30,9 @@ def test_readme_shows_the_same_quickstart() -> None:
     assert first_python_block(README, marker) == first_python_block(DOC, marker) == first_python_block(DOC)
 
 
-def test_quickstart_runs_as_written(tmp_path: Path) -> None:
+def test_quickstart_runs_as_written(tmp_path: Path, example_runner: ExampleRunner) -> None:
     code = first_python_block(README, "<!-- langchain-quickstart")
-    env = {**os.environ, "PERSONAL_HOME": str(tmp_path / "home")}
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env
-    )
+    result = example_runner.run(code, tmp_path, env={"PERSONAL_HOME": str(tmp_path / "home")})
     assert result.returncode == 0, result.stderr
     first, second = result.stdout.split("--- system prompt ---")[1:]
     assert "<user_context>" not in first  # nothing known before the first turn

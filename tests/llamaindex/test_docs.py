@@ -1,11 +1,11 @@
-"""docs/llamaindex.md's examples run as written (each in a fresh temp dir, offline, in a subprocess)."""
+"""docs/llamaindex.md's examples run as written (each in a fresh temp dir, offline, in a process of its own)."""
 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+from support.examples import ExampleRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "llamaindex.md"
@@ -24,16 +24,18 @@ def block_after(marker: str) -> str:
     return match.group(1)
 
 
-def run(code: str, cwd: Path) -> str:
-    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=300)
+def run(runner: ExampleRunner, code: str, cwd: Path) -> str:
+    result = runner.run(code, cwd)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
-def test_quickstart_is_the_first_python_block_and_runs_as_written(tmp_path: Path) -> None:
+def test_quickstart_is_the_first_python_block_and_runs_as_written(
+    tmp_path: Path, example_runner: ExampleRunner
+) -> None:
     code = python_blocks(DOCS.read_text(encoding="utf-8"))[0]
     assert code == block_after("quickstart")
-    out = run(code, tmp_path)
+    out = run(example_runner, code, tmp_path)
     lines = out.splitlines()
     assert lines[0] == "system: <user_context>"
     assert "- Name: Ann" in lines and "- Allergic to peanuts" in lines
@@ -51,22 +53,22 @@ def test_quickstart_is_the_first_python_block_and_runs_as_written(tmp_path: Path
     assert date.sub("DATE", out.strip()) == date.sub("DATE", documented.group(1).strip())
 
 
-def test_memory_block_example_runs_as_written(tmp_path: Path) -> None:
-    out = run(block_after("memory block"), tmp_path)
+def test_memory_block_example_runs_as_written(tmp_path: Path, example_runner: ExampleRunner) -> None:
+    out = run(example_runner, block_after("memory block"), tmp_path)
     assert "<personal_context>" in out and "<user_context>" in out
     assert "Is vegetarian" in out and "Loves jazz" in out
 
 
-def test_retriever_example_runs_as_written(tmp_path: Path) -> None:
-    out = run(block_after("retriever"), tmp_path)
+def test_retriever_example_runs_as_written(tmp_path: Path, example_runner: ExampleRunner) -> None:
+    out = run(example_runner, block_after("retriever"), tmp_path)
     texts = [" ".join(line.split(" ")[1:]) for line in out.splitlines()]
     assert any(t.startswith("Wants to run a marathon goal ") for t in texts), out
     assert any(t.startswith("Loves hiking preference ") for t in texts), out
 
 
-def test_readme_llamaindex_quickstart_runs_as_written(tmp_path: Path) -> None:
+def test_readme_llamaindex_quickstart_is_the_docs_quickstart() -> None:
+    """README shows the very block the quickstart test above runs and checks line by line (so it is not run twice;
+    CI also runs README's copy alone in the `.[llamaindex]` install)."""
     blocks = [b for b in python_blocks(README.read_text(encoding="utf-8")) if "llamaindex_personal" in b]
     assert blocks, "README.md must show the LlamaIndex quickstart"
     assert blocks[0] == block_after("quickstart"), "README and docs/llamaindex.md show the same quickstart"
-    out = run(blocks[0], tmp_path)
-    assert "<user_context>" in out and "- Allergic to peanuts" in out

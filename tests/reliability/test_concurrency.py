@@ -23,8 +23,8 @@ from personal_core import HashingEmbedder, UserModeler
 from personal_core.planning import MAX_EVIDENCE
 
 THREADS = 8
-THREAD_ROUNDS = 40
-TASKS = 50
+THREAD_ROUNDS = 20  # each thread: 20 observes, 5 duplicates of the others', 20 context() + search(), 2 flushes
+TASKS = 30
 TASK_ROUNDS = 6
 SHARED = "shared"
 DEADLOCK_GUARD = 180.0  # seconds; far above the few seconds the work takes
@@ -110,7 +110,7 @@ def check_model(m: UserModeler, ledger: Ledger, llm_chats: list[list[dict[str, s
 
 
 def run_workload(m: UserModeler, ledger: Ledger) -> tuple[int, int]:
-    """8 threads and 50 asyncio tasks observing (same and different users) and reading; returns (threads, tasks).
+    """8 threads and 30 asyncio tasks observing (same and different users) and reading; returns (threads, tasks).
 
     Half the threads also call ``flush()`` now and then (racing the background worker for the same pending
     messages); the other half leave derivation to the worker.
@@ -254,7 +254,7 @@ async def test_async_llm_worker_in_the_loop_with_threads(store_path: Path) -> No
 
     def worker(n: int) -> None:
         try:
-            for i in range(20):
+            for i in range(12):
                 mid, text = f"t{n}-{i}", content_for(f"t{n}", i)
                 ledger.add(SHARED, mid, text)
                 m.observe(SHARED, [message(mid, text)])

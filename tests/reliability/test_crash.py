@@ -34,8 +34,8 @@ POINT_TRIALS = 12
 TIMED_TRIALS = 4
 
 # A fork server: it imports everything once (chromadb takes seconds to import on a busy machine), patches the
-# kill hooks, then forks one child per trial. Lines on stdin: {"store", "kill_at", "log"}; on stdout, per trial:
-# {"pid"} at once, then {"pid", "code"} when the child ended. No thread runs in it before a fork.
+# kill hooks, warms up, then forks one child per trial. Lines on stdin: {"store", "kill_at", "log"}; on stdout,
+# per trial: {"pid"} at once, then {"pid", "code"} when the child ended. No thread runs in it before a fork.
 ZYGOTE = r"""
 import json, os, re, signal, sys, time
 
@@ -133,6 +133,18 @@ def workload(path):
     log(event="flushed", points=STATE["count"])
     m.close()
     log(event="closed", points=STATE["count"])
+
+# Warm up once, so each child does only the workload: chromadb is imported lazily by the store and the token
+# counter loads tiktoken's BPE file at the first open (together about 1 s a child). Neither may start a thread
+# (numpy's BLAS pool, started at import, is the only one besides the main thread, and it is fork-safe).
+def threads():
+    return len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 1
+
+before_warm_up = threads()
+import chromadb, chromadb.api.rust  # noqa: E401,F401
+from personal_core import default_counter
+default_counter()
+assert threads() == before_warm_up, "warming up started a thread: forking would copy it half-done"
 
 for line in sys.stdin:
     job = json.loads(line)

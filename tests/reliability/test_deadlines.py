@@ -23,20 +23,28 @@ BOUND = 60.0  # a liveness bound only: a hang would otherwise hang the test run
 
 def finishes(fn: Callable[[], Any]) -> BaseException | None:
     """Run ``fn`` in a thread; the exception it raised (None if it returned). Fails if it hangs."""
-    outcome: list[BaseException | None] = []
+    return all_finish([fn])[0]
 
-    def run() -> None:
+
+def all_finish(fns: list[Callable[[], Any]]) -> list[BaseException | None]:
+    """Run each of ``fns`` in its own thread, all at once (their waits overlap); the exception each raised (None
+    if it returned), in order. Fails if one hangs."""
+    outcome: dict[int, BaseException | None] = {}
+
+    def run(i: int, fn: Callable[[], Any]) -> None:
         try:
             fn()
-            outcome.append(None)
+            outcome[i] = None
         except BaseException as exc:  # noqa: BLE001 - handed back to the test
-            outcome.append(exc)
+            outcome[i] = exc
 
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(BOUND)
-    assert outcome, f"still blocked after {BOUND}s"
-    return outcome[0]
+    workers = [threading.Thread(target=run, args=(i, fn), daemon=True) for i, fn in enumerate(fns)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(BOUND)
+    assert len(outcome) == len(fns), f"still blocked after {BOUND}s"
+    return [outcome[i] for i in range(len(fns))]
 
 
 class Proxy:
@@ -121,8 +129,8 @@ def test_operations_on_a_server_that_stalls_fail_typed(chroma_server: tuple[str,
         store.ensure_pin("hashing-v1-256", 256, 2)
         assert store.load_user("alice") == []
         proxy.stall()
-        for op in (lambda: store.load_user("alice"), lambda: store.apply([], [("alice", "x")]), store.user_ids):
-            error = finishes(op)
+        ops = [lambda: store.load_user("alice"), lambda: store.apply([], [("alice", "x")]), store.user_ids]
+        for error in all_finish(ops):  # each on its own: all three wait for their deadlines at the same time
             assert isinstance(error, StoreUnavailableError), repr(error)
     finally:
         proxy.close()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.examples import ExampleRunner, Ran
 
 from personal_core import HashingEmbedder, StoreLockedError, UserModeler
 from personal_core.journal import Journal
@@ -35,21 +35,23 @@ print("OPENED")
 """
 
 
-def _run(script: str, path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120)
+@pytest.fixture
+def run(example_runner: ExampleRunner) -> Callable[[str, Path], Ran]:
+    """Run ``script`` with ``path`` as its argument in another process (a fresh child of the example runner)."""
+    return lambda script, path: example_runner.run(script, path.parent, args=(str(path),))
 
 
-def test_a_journal_is_locked_for_its_whole_life(tmp_path: Path) -> None:
+def test_a_journal_is_locked_for_its_whole_life(tmp_path: Path, run: Callable[[str, Path], Ran]) -> None:
     path = tmp_path / "shared.sqlite3"
     first = Journal(path)
     with pytest.raises(StoreLockedError, match=r"shared\.sqlite3"):
         Journal(path)  # another UserModeler of this process given the same journal_path=
-    other = _run(OPEN_JOURNAL, path)  # another process given the same journal_path=
+    other = run(OPEN_JOURNAL, path)  # another process given the same journal_path=
     assert other.returncode == 3, other.stdout + other.stderr
     assert str(path) in other.stdout and "another process" in other.stdout
     first.append("ann")
     first.close()
-    assert _run(OPEN_JOURNAL, path).returncode == 0
+    assert run(OPEN_JOURNAL, path).returncode == 0
     again = Journal(path)
     assert again.pending() == 1
     again.close()
@@ -62,12 +64,14 @@ def test_two_server_mode_modelers_cannot_share_a_journal_path(http_client: objec
         UserModeler(**options)
 
 
-def test_deleting_the_lock_file_does_not_let_a_second_process_in(store_path: Path) -> None:
+def test_deleting_the_lock_file_does_not_let_a_second_process_in(
+    store_path: Path, run: Callable[[str, Path], Ran]
+) -> None:
     with UserModeler(store_path, embedder=HashingEmbedder()) as m:
         m.observe("ann", [{"role": "user", "content": "I love hiking."}])
         (store_path / ".personal.lock").unlink()
-        second = _run(OPEN_STORE, store_path)
+        second = run(OPEN_STORE, store_path)
         assert second.returncode == 3, second.stdout + second.stderr
         assert "already open in another process" in second.stdout
         m.observe("ann", [{"role": "user", "content": "I live in Oslo."}])
-    assert _run(OPEN_STORE, store_path).returncode == 0  # released on close
+    assert run(OPEN_STORE, store_path).returncode == 0  # released on close

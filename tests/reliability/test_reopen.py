@@ -7,6 +7,7 @@ the folder, or after the folder was restored from a backup or deleted, is served
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -18,21 +19,23 @@ from personal_core import HashingEmbedder, UserModeler
 
 WRITER = textwrap.dedent(
     """
-    import sys
+    import json, sys
     from personal_core import HashingEmbedder, UserModeler
-    path, user, text = sys.argv[1:4]
-    with UserModeler(path, embedder=HashingEmbedder(), shards=2) as m:
-        m.observe(user, [{"role": "user", "content": text}])
-        if len(sys.argv) > 4:
-            m.forget(sys.argv[4])
+    path = sys.argv[1]
+    for user, text, forget in json.loads(sys.argv[2]):  # one open and close of the store each
+        with UserModeler(path, embedder=HashingEmbedder(), shards=2) as m:
+            m.observe(user, [{"role": "user", "content": text}])
+            if forget:
+                m.forget(forget)
     """
 )
 
 
-def write_from_another_process(path: Path, user: str, text: str, *forget: str) -> None:
+def write_from_another_process(path: Path, *sessions: tuple[str, str, str | None]) -> None:
+    """Another process opens the store once per ``(user, text, user to forget or None)``, writes, and closes it."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run(
-        [sys.executable, "-c", WRITER, str(path), user, text, *forget], env=env, capture_output=True, timeout=300
+        [sys.executable, "-c", WRITER, str(path), json.dumps(sessions)], env=env, capture_output=True, timeout=300
     )
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
 
@@ -45,8 +48,7 @@ def test_a_reopen_sees_what_another_process_wrote(store_path: Path) -> None:
     with UserModeler(store_path, embedder=HashingEmbedder(), shards=2) as m:
         m.observe("alice", [{"role": "user", "content": "I love tea."}])
         m.observe("bob", [{"role": "user", "content": "I love rowing."}])
-    write_from_another_process(store_path, "carol", "I love maps.", "bob")
-    write_from_another_process(store_path, "alice", "I love jam too.")
+    write_from_another_process(store_path, ("carol", "I love maps.", "bob"), ("alice", "I love jam too.", None))
     with UserModeler(store_path, embedder=HashingEmbedder()) as m:
         assert texts(m, "carol") == ["I love maps."]
         assert texts(m, "alice") == ["I love tea.", "I love jam too."]

@@ -24,7 +24,7 @@ from typing import Any
 
 from personal_core import HashingEmbedder, UserModeler
 
-ROUNDS = 40  # per user and writer: 3 users x 40 = 120 messages and 120 + 60 insights per writer
+ROUNDS = 20  # per user and writer: 3 users x 20 = 60 messages and 60 + 30 insights per writer
 SHARED = ["shared-a", "shared-b"]
 
 WRITER = """

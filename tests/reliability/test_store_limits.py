@@ -2,16 +2,23 @@
 
 chromadb 1.5.9 fetches the metadata of a ``get`` with one ``IN (...)`` over every matched id, so one unpaged
 ``get`` of more than 32,766 records fails ("too many SQL variables"). The store pages every get that can grow.
+
+Two runs of one scenario: by default with the store's page lowered to a few dozen records and every Chroma
+``get`` watched (none may return more records than a page; the paged path must be taken), which proves the paging
+in a second; and, marked slow (``pytest -m slow``), at real scale: 40,001 records in one shard against real
+chromadb, about a minute (writing 40,001 records into Chroma takes most of it, twice: once more for the rebuild).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+import personal_core.store as store_module
 from personal_core import HashingEmbedder, UserModeler
 from personal_core.model import Message, Role
 from personal_core.records import Record, StoredMessage, message_to_record
@@ -37,26 +44,62 @@ def bulk_records(user_id: str, count: int) -> list[Record]:
     return out
 
 
-@pytest.mark.slow
-def test_a_shard_past_sqlites_variable_limit_loads_exports_and_forgets(store_path: Path) -> None:
+def scenario(store_path: Path, records: int) -> None:
+    """A shard of ``records`` records and a victim: restart, read all, forget the victim (the shard is rebuilt),
+    restart, forget the big user; nothing of either is left on disk."""
     with UserModeler(store_path, embedder=HashingEmbedder(DIM), shards=1) as m:
-        m.internals.store.apply(bulk_records(BIG, RECORDS))
+        m.internals.store.apply(bulk_records(BIG, records))
         m.observe(VICTIM, [{"id": "v1", "role": "user", "content": f"I collect {SECRET} shells."}])
         m.flush_writes()
 
     with UserModeler(store_path, embedder=HashingEmbedder(DIM)) as m:  # a restart: nothing cached
-        assert len(m.internals.store.load_user(BIG)) == RECORDS
-        assert len(m.messages(BIG)) == RECORDS
-        assert len(m.export(BIG)["messages"]) == RECORDS
-        assert len(m.internals.store.shard_records(0)) == RECORDS + len(m.internals.store.load_user(VICTIM))
-        m.forget(VICTIM)  # rebuilds the one shard: 40,001 records kept
+        assert len(m.internals.store.load_user(BIG)) == records
+        assert len(m.messages(BIG)) == records
+        assert len(m.export(BIG)["messages"]) == records
+        assert len(m.internals.store.shard_records(0)) == records + len(m.internals.store.load_user(VICTIM))
+        m.forget(VICTIM)  # rebuilds the one shard: every big-user record kept
         assert m.messages(VICTIM) == []
 
     wanted = {"user id": VICTIM.encode(), "secret": SECRET.encode()}
     assert scan([store_path], wanted).total_hits == 0
     with UserModeler(store_path, embedder=HashingEmbedder(DIM)) as m:
-        assert len(m.messages(BIG)) == RECORDS
+        assert len(m.messages(BIG)) == records
+        assert [x.content for x in m.messages(BIG)[:3]] == ["bulk note 0", "bulk note 1", "bulk note 2"]
         assert m.messages(VICTIM) == []
         m.forget(BIG)
         assert m.messages(BIG) == [] and m.internals.store.shard_records(0) == []
     assert scan([store_path], {"big user": BIG.encode()}).total_hits == 0
+
+
+SMALL_PAGE = 40
+
+
+def test_every_growing_get_is_paged(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scenario with a page of 40 records and 5 pages' worth in the shard: every Chroma ``get`` that returns
+    data returns at most a page (so with the real page of 5,000 none comes near SQLite's 32,766), and the paged
+    path really ran. Record-id-only gets read no metadata and are not bounded (proved at scale below)."""
+    from chromadb.api.models.Collection import Collection
+
+    monkeypatch.setattr(store_module, "PAGE", SMALL_PAGE)
+    sizes: list[int] = []
+    paged: list[int] = []
+    original_get = Collection.get
+
+    def watched_get(self: Any, *args: Any, **kwargs: Any) -> Any:
+        got = original_get(self, *args, **kwargs)
+        if kwargs.get("include", True) != []:  # a get that reads metadata, documents or vectors
+            sizes.append(len(got["ids"]))
+            if kwargs.get("ids") is not None:
+                paged.append(len(got["ids"]))
+        return got
+
+    monkeypatch.setattr(Collection, "get", watched_get)
+    scenario(store_path, 5 * SMALL_PAGE + 3)
+    assert sizes and max(sizes) <= SMALL_PAGE, f"a get returned {max(sizes)} records, more than a page"
+    assert len(paged) >= 6 and max(paged) == SMALL_PAGE, "the big shard was read page by page"
+
+
+@pytest.mark.slow
+def test_a_shard_past_sqlites_variable_limit_loads_exports_and_forgets(store_path: Path) -> None:
+    assert RECORDS > 32_766 and store_module.PAGE < 32_766
+    scenario(store_path, RECORDS)
