@@ -211,7 +211,7 @@ class Ingest:
         without evidence is retracted (its card line removed) unless ``keep_model``.
         """
         with self.cache.user(user_id) as state:
-            ids = [s.message.id for s in state.messages.values() if chosen(s)]
+            ids = [s.id for s in state.messages.values() if chosen(s)]
             if not ids:
                 return 0
             self._fresh_for_profile(state)

@@ -202,7 +202,7 @@ class UserModeler(AsyncTwins):
         uid = validate_user_id(user_id)
         session = validate_session_id(session_id)
         self._check_open()
-        return self._ingest.delete_messages(uid, lambda s: s.message.session_id == session, keep_model=keep_model)
+        return self._ingest.delete_messages(uid, lambda s: s.session_id == session, keep_model=keep_model)
 
     def delete_messages(self, user_id: str, message_ids: Collection[str], *, keep_model: bool = False) -> int:
         """Delete some of the user's messages by id; returns how many. The model follows as in
@@ -210,7 +210,7 @@ class UserModeler(AsyncTwins):
         uid = validate_user_id(user_id)
         doomed = check_str_collection("message_ids", message_ids)
         self._check_open()
-        return self._ingest.delete_messages(uid, lambda s: s.message.id in doomed, keep_model=keep_model)
+        return self._ingest.delete_messages(uid, lambda s: s.id in doomed, keep_model=keep_model)
 
     def add_insight(
         self,

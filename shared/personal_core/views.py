@@ -13,7 +13,7 @@ from .state import UserState
 
 def messages_of(state: UserState, session_id: str | None, limit: int | None) -> list[Message]:
     """The user's messages in observation order (one session, or all), the last ``limit`` (``None``: all)."""
-    chosen = [s.message for s in state.ordered_messages() if session_id is None or s.message.session_id == session_id]
+    chosen = [s.message for s in state.ordered_messages() if session_id is None or s.session_id == session_id]
     if limit is None:
         return chosen
     return chosen[len(chosen) - limit :] if limit else []
