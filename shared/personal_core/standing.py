@@ -129,11 +129,12 @@ _STYLE = re.compile(
 _CONSTRAINT = (
     r"allerg|intoleran|celiac|coeliac|diabet|vegan|vegetarian|pescatarian|kosher|halal|gluten|dairy-free|lactose|"
     r"\bdiets?\b|\b(?:can'?t|cannot|can\s+not|don'?t|doesn'?t|does\s+not|do\s+not|never|won'?t|will\s+not)\s+"
-    r"(?:eat|drink|wear|use|fly|drive|swim|watch|stand|bear|tolerate|consider)|\bavoid|\brefus|afraid|scared|"
+    r"(?:eat|drink|wear|use|fly|drive|swim|watch|stand|bear|tolerate|consider|consume|buy|purchase|read|smoke)|\bavoid|\brefus|afraid|scared|"
     r"terrified|\bfears?\b|phobi|\bhates?\b|\bdislike|aversion|not\s+a\s+(?:big\s+|huge\s+)?fan|no\s+interest|"
     r"not\s+interested|\b(?:don'?t|doesn'?t|do\s+not|does\s+not)\s+(?:like|enjoy|want|care\s+for)|prefer|"
     r"budget|afford|wheelchair|disab|\bblind\b|\bdeaf\b|mobility|chronic|asthma|epilep|migraine|pregnan|"
-    r"\bsober\b|stay\s+away|objection|strictly"
+    r"\bsober\b|stay\s+away|objection|strictly|exclusively|^only\b|uncomfortable|averse|tolerance|tolerate|"
+    r"\bfinds\b|no\s+longer\s+(?:eats|drinks|wears|buys|watches)|learns\s+best"
 )
 #: A strong like as the statement's predicate ("Loves jazz", "Melanie loves painting"), or a favourite.
 _STRONG_LIKE = re.compile(
@@ -174,7 +175,7 @@ _STANDING_TURN = re.compile(
 _FIRST_PERSON = re.compile(r"\s*I(?:'m|'ve|\s)", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+")
 #: Slots (see the heuristic reasoner) whose holders are standing by nature.
-_STANDING_SLOTS = ("diet", "food:", "fear:", "taste:", "instruction:", "favorite:")
+_STANDING_SLOTS = ("diet", "food:", "fear:", "taste:", "instruction:", "favorite:", "only:", "habit:", "learns:")
 #: Kinds that never stand: a goal, a passing feeling, a belief or a skill does not constrain every answer.
 _TRANSIENT_KINDS = frozenset({"goal", "emotion", "belief", "knowledge", "relationship"})
 #: Longest third-person insight read as standing, in words.
