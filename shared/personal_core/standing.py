@@ -21,7 +21,10 @@ from .text import terms
 
 #: Domains of words (listed in plain form; matched on the same stems as the lexical ranker uses).
 _DOMAIN_WORDS: dict[str, str] = {
-    "food": """dining dine food foods eat eats eating ate diet diets dietary meal meals restaurant restaurants cafe
+    "food": """smoothie smoothies banana bananas apple apples berries spinach kale avocado tomato
+        tomatoes onion onions garlic         mushroom mushrooms rice pasta noodles beans tofu yogurt juice juices chocolate candy sweets snacks vegetable
+        plant-based high-protein
+        dining dine food foods eat eats eating ate diet diets dietary meal meals restaurant restaurants cafe
         cafes café coffee tea dinner dinners lunch lunches breakfast brunch snack snacks recipe recipes cook cooks
         cooking bake baking dish dishes cuisine cuisines menu menus vegan vegans vegetarian pescatarian gluten dairy
         lactose peanut peanuts nut nuts shellfish seafood fish meat meats pork beef chicken egg eggs sugar keto
@@ -29,19 +32,27 @@ _DOMAIN_WORDS: dict[str, str] = {
         bakeries pastry pastries dessert desserts pizza burger burgers sushi cheese milk bread food ingredient
         ingredients bistro eatery eateries diner takeout protein supplement supplements nutrition soup salad salads
         fruit vegetables spicy taste tasting chef""",
-    "health": """allergy allergies allergic intolerance intolerant celiac coeliac diabetes diabetic asthma epilepsy
+    "health": """stress stressed wellness wellbeing well-being mental meditation mindfulness sensory
+        irritation joint joints         respiratory breathing trauma concussion concussions nausea nauseous dyslexia adhd sickness medical heat
+        allergy allergies allergic intolerance intolerant celiac coeliac diabetes diabetic asthma epilepsy
         condition conditions medication medications medicine doctor doctors pain injury injuries knee knees back
         wheelchair disability disabled blind deaf hearing mobility anxiety anxious depression health healthy chronic
         migraine migraines pregnant pregnancy sober sick illness therapy symptoms sleep insomnia heart blood
         pressure surgery hospital""",
-    "fitness": """active fit exercise exercises workout workouts gym run runs running runner hike hikes hiking hiker
+    "fitness": """physical martial combat boxing karate workout-routine activewear sporty athletic
+        active fit exercise exercises workout workouts gym run runs running runner hike hikes hiking hiker
         sport sports swim swimming yoga pilates training train fitness cardio marathon marathons cycling bike biking
         climbing climb strength muscle muscles endurance stretch stretching weights lifting""",
-    "travel": """travel travels traveling travelling trip trips flight flights fly flying flies plane planes airport
+    "travel": """attraction attractions landmark landmarks monument monuments excursion excursions
+        explore exploring sightsee         paris rome london tokyo dubai vegas florence venice barcelona madrid lisbon berlin amsterdam prague vienna
+        athens istanbul bangkok bali sydney york orleans chicago miami aspen hawaii iceland italy france spain japan
+        mexico greece thailand portugal ibiza cancun kyoto seoul singapore dublin edinburgh alaska caribbean
+        travel travels traveling travelling trip trips flight flights fly flying flies plane planes airport
         airports airline airlines vacation vacations holiday holidays hotel hotels hostel visit visiting tour tours
         tourist tourists destination destinations abroad cruise cruises itinerary journey sightseeing passport
         luggage resort resorts trek visa train trains""",
-    "outdoors": """outdoor outdoors hike hiking camping camp nature beach beaches mountain mountains height heights
+    "outdoors": """hunting hunt sun sunny heat humidity
+        outdoor outdoors hike hiking camping camp nature beach beaches mountain mountains height heights
         adventure adventures climbing ski skiing surf surfing kayak kayaking park parks trail trails water ocean sea
         lake sailing sail boat boating fishing garden gardening""",
     "shopping": """buy buying bought shop shops shopping purchase purchases store stores gift gifts brand brands
@@ -55,13 +66,20 @@ _DOMAIN_WORDS: dict[str, str] = {
         hip-hop rap blues metal punk opera reggae techno folk indie instrument instruments guitar piano violin
         listen listening karaoke playlist""",
     "reading": """book books read reading novel novels author authors poetry poem poems library fiction""",
-    "games": """role-playing larp graphics rpg rpgs tabletop mobile fantasy game games gaming videogame videogames
+    "games": """virtual vr simulation simulations
+        role-playing larp graphics rpg rpgs tabletop mobile fantasy game games gaming videogame videogames
         console chess puzzle puzzles boardgames""",
-    "art": """art arts museum museums painting paintings paint draw drawing gallery galleries sculpture photography
+    "art": """cultural culture historical museum monument monuments performance performances troupe troupes live
+        heritage
+        art arts museum museums painting paintings paint draw drawing gallery galleries sculpture photography
         craft crafts pottery theater theatre dance dancing festival festivals""",
-    "leisure": """weekend weekends hobby hobbies fun activity activities bored boredom relax relaxing pastime
+    "leisure": """entertainment experience experiences event events party parties club clubs casino casinos gambling
+        nightlife immersive interactive retreat retreats
+        weekend weekends hobby hobbies fun activity activities bored boredom relax relaxing pastime
         pastimes leisure""",
-    "tech": """code coding python javascript bug bugs app apps software computer computers laptop laptops
+    "tech": """gadget gadgets wearable wearables tracker trackers technology tech device devices smartphone smartphones
+        phone phones tablet tablets virtual vr ai simulation simulations digital online
+        code coding python javascript bug bugs app apps software computer computers laptop laptops
         programming program developer flask django server servers database error errors crash crashes debugging
         debug api linux windows script scripts function compile""",
     "places": """crime safety safe nightlife city cities town towns neighborhood neighborhoods neighbourhood region
@@ -70,13 +88,20 @@ _DOMAIN_WORDS: dict[str, str] = {
         location locations""",
     "home": """house houses home homes apartment apartments flat rent renting neighborhood neighbourhood
         neighborhoods city cities living live move moving relocate garden furniture decor""",
-    "work": """job jobs work working career careers office remote colleague colleagues boss meeting meetings
+    "work": """coworker coworkers employee employees staff team teams team-building company business management
+        workshop workshops conference conferences off-site
+        job jobs work working career careers office remote colleague colleagues boss meeting meetings
         interview interviews workplace salary""",
-    "learning": """calculus language languages research papers articles economics math mathematics history science
+    "learning": """educational education project projects studies gre sat online
+        calculus language languages research papers articles economics math mathematics history science
         physics chemistry biology subject subjects tutorial tutorials lecture lectures learn learning study studying
         course courses class classes exam exams school university tutor lesson lessons teach teaching textbook
         textbooks flashcards""",
-    "fashion": """coat coats handbag handbags bag bags t-shirt t-shirts shirt shirts leather fur wool woolen logo
+    "fashion": """pattern patterns print prints floral graphic tee tees heel heels flats sneakers boots sandals garment
+        garments polyester nylon cotton silk linen denim suede synthetic synthetics material materials textile
+        textiles oversized sleeve sleeves sleeveless skirt skirts pants trousers shorts top tops blouse blouses suit
+        suits outerwear layer layers footwear trendy fashionable stylish vintage second-hand thrift handmade cozy
+        coat coats handbag handbags bag bags t-shirt t-shirts shirt shirts leather fur wool woolen logo
         logos jeans sweater sweaters clothes clothing wear wearing outfit outfits dress dresses jacket jackets shoes
         shoe fashion wardrobe fabric fabrics jewelry accessories""",
     "beauty": """eyeshadow eyeshadows palette palettes scrub scrubs exfoliating anti-aging wrinkles silicone
@@ -101,16 +126,20 @@ for _domain, _words in _DOMAIN_WORDS.items():
 #: Domains whose standing items bear on a question of a domain (besides its own).
 REACH: dict[str, frozenset[str]] = {
     "food": frozenset({"health", "money"}),
-    "travel": frozenset({"food", "health", "money", "outdoors", "animals", "fitness", "places"}),
-    "outdoors": frozenset({"health", "fitness", "travel"}),
-    "fitness": frozenset({"health", "food", "outdoors"}),
-    "health": frozenset({"food", "fitness"}),
+    "travel": frozenset(
+        {"food", "health", "money", "outdoors", "animals", "fitness", "places", "art", "music", "leisure", "fashion"}
+    ),
+    "outdoors": frozenset({"health", "fitness", "travel", "leisure", "fashion"}),
+    "fitness": frozenset({"health", "food", "outdoors", "leisure", "places", "tech", "fashion"}),
+    "health": frozenset({"food", "fitness", "leisure"}),
+    "learning": frozenset({"tech", "reading", "screen", "games", "work"}),
+    "tech": frozenset({"learning", "reading", "work"}),
     "shopping": frozenset({"money", "fashion", "beauty", "food", "vehicles"}),
     "fashion": frozenset({"money", "shopping"}),
     "beauty": frozenset({"health", "money", "animals"}),
     "home": frozenset({"money", "animals", "health", "places"}),
     "places": frozenset({"home", "money", "health"}),
-    "work": frozenset({"places", "money"}),
+    "work": frozenset({"places", "money", "leisure", "learning"}),
     "vehicles": frozenset({"money"}),
     **{d: frozenset({"money"}) for d in ("screen", "music", "reading", "games", "art")},
     "leisure": frozenset(
