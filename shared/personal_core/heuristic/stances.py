@@ -188,8 +188,10 @@ _FIND_ADJS = (
     "restrictive intimidating nauseating disgusting scary terrifying"
 ).split()
 _FIND_ADJ = r"(?P<adj>" + "|".join(sorted(_FIND_ADJS, key=len, reverse=True)) + r")"
-_DEGREE = r"(?:(?:too|very|really|quite|so|rather|extremely|incredibly|pretty|a\s+bit|somewhat|particularly|" \
+_DEGREE = (
+    r"(?:(?:too|very|really|quite|so|rather|extremely|incredibly|pretty|a\s+bit|somewhat|particularly|"
     r"especially|utterly|deeply|highly|completely|more|less|always|often)\s+)*"
+)
 
 
 def _am(match: re.Match[str], sentence: str) -> _Finding | None:
@@ -257,8 +259,10 @@ STANCE_RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         r"\bI\s+(?:(?:also|now|still|generally|usually|mostly|pretty\s+much|basically)\s+)*"
-        r"(?P<q>only|exclusively|strictly)\s+(?:(?:ever|really|tend\s+to|like\s+to|want\s+to)\s+)?" + _HABIT_VERBS
-        + r"\s+" + _OBJ,
+        r"(?P<q>only|exclusively|strictly)\s+(?:(?:ever|really|tend\s+to|like\s+to|want\s+to)\s+)?"
+        + _HABIT_VERBS
+        + r"\s+"
+        + _OBJ,
         _only,
         ":only :exclusively :eat :drink :consume :wear :buy :purchase :shop :watch :read :listen :use :drive :fly "
         ":travel :stay :play :cook :enjoy :book :choose :smoke",
@@ -290,8 +294,12 @@ STANCE_RULES: tuple[_Rule, ...] = (
         "m:not m:uninterested m:uncomfortable m:averse m:fascinated m:passionate",
     ),
     _rule(
-        r"\bI\s+" + _STANCE_ADV + r"find\s+(?P<what>(?!(?:it|that|this|myself|them|out)\b)[\w'&/ -]{2,80}?)\s+"
-        + _DEGREE + _FIND_ADJ + _END,
+        r"\bI\s+"
+        + _STANCE_ADV
+        + r"find\s+(?P<what>(?!(?:it|that|this|myself|them|out)\b)[\w'&/ -]{2,80}?)\s+"
+        + _DEGREE
+        + _FIND_ADJ
+        + _END,
         _find,
         ":find",
     ),
