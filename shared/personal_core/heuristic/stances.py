@@ -176,7 +176,6 @@ _AM_TEXTS = {
     "uncomfortable with": "Is uncomfortable with",
     "averse to": "Is averse to",
     "fascinated by": "Is fascinated by",
-    "passionate about": "Is passionate about",
 }
 
 
@@ -289,9 +288,9 @@ STANCE_RULES: tuple[_Rule, ...] = (
         _IM + r"\s+(?:(?:really|very|quite|also|just|generally|simply|definitely|totally|absolutely|personally|"
         r"deeply|extremely|so|particularly)\s+)*(?P<what>not\s+(?:(?:really|very|at\s+all)\s+)?interested\s+in|"
         r"uninterested\s+in|not\s+(?:(?:really|very)\s+)?comfortable\s+with|uncomfortable\s+with|averse\s+to|"
-        r"fascinated\s+by|passionate\s+about)\s+" + _OBJ,
+        r"fascinated\s+by)\s+" + _OBJ,
         _am,
-        "m:not m:uninterested m:uncomfortable m:averse m:fascinated m:passionate",
+        "m:not m:uninterested m:uncomfortable m:averse m:fascinated",
     ),
     _rule(
         r"\bI\s+"
