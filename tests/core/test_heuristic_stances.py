@@ -34,7 +34,10 @@ def texts(update: ModelUpdate) -> list[str]:
         ("I strictly avoid anything involving deep water.", "Avoids anything involving deep water"),
         ("Honestly, I try to avoid trains with no air conditioning.", "Avoids trains with no air conditioning"),
         ("Because of a back injury, I need to avoid lifting heavy boxes.", "Avoids lifting heavy boxes"),
-        ("I adamantly avoid any board games that take more than an hour.", "Avoids any board games that take more than an hour"),
+        (
+            "I adamantly avoid any board games that take more than an hour.",
+            "Avoids any board games that take more than an hour",
+        ),
         # refusal
         ("I refuse to buy shoes made of crocodile skin.", "Refuses to buy shoes made of crocodile skin"),
         # restriction
