@@ -197,7 +197,7 @@ _STANDING_TURN = re.compile(
 _FIRST_PERSON = re.compile(r"\s*I(?:'m|'ve|\s)", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+")
 #: Slots (see the heuristic reasoner) whose holders are standing by nature.
-_STANDING_SLOTS = ("diet", "food:", "fear:", "taste:", "instruction:", "favorite:", "only:", "habit:", "learns:")
+_STANDING_SLOTS = ("diet", "food:", "fear:", "taste:", "instruction:", "favorite:", "only:", "habit:", "learns:", "choice:")
 #: Kinds that never stand: a goal, a passing feeling, a belief or a skill does not constrain every answer.
 _TRANSIENT_KINDS = frozenset({"goal", "emotion", "belief", "knowledge", "relationship"})
 #: Longest third-person insight read as standing, in words.

@@ -184,8 +184,9 @@ _I_RULES: tuple[_Rule, ...] = (
         "m:allergic m:a",
     ),
     _rule(
-        _IVE + r"\s+(?:a\s+|an\s+)?(?:(?:severe|mild|serious|bad|slight)\s+)?(?=(?!(?:(?:a|an)\s+)?(?:severe|mild|serious|bad|"
-        r"slight|strong|deadly|life-threatening|food)\s+allerg)(?P<obj>[\w -]{1,40}?)\s+allerg(?:y|ies)\b)",
+        _IVE + r"\s+(?:a\s+|an\s+)?(?:(?:severe|mild|serious|bad|slight)\s+)?"
+        r"(?=(?!(?:(?:a|an)\s+)?(?:severe|mild|serious|bad|slight|strong|deadly|life-threatening|food)\s+allerg)"
+        r"(?P<obj>[\w -]{1,40}?)\s+allerg(?:y|ies)\b)",
         _allergy_builder,
         ":have ve:a ve:an ve:severe ve:mild ve:serious ve:bad ve:slight",
     ),
