@@ -147,3 +147,76 @@ def test_deterministic_and_no_other_kinds() -> None:
     first, second = derive(content), derive(content)
     assert pairs(first) == pairs(second)
     assert texts(first) == ["Avoids fried food", "Only drinks tea", "Has no interest in football"]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Choices among offered options
+# --------------------------------------------------------------------------------------------------------------
+
+OPTIONS = (
+    "Here are a few ideas for your weekend:\n"
+    "1. Take a guided kayak tour along the river.\n"
+    "2. Visit the modern art museum downtown.\n"
+    "3. Join a pottery workshop for beginners."
+)
+INLINE = (
+    "You could rent a cabin by the lake, book a spa hotel in the old town, or join a cycling tour through the hills."
+)
+
+
+def converse(*turns: tuple[Role, str]) -> ModelUpdate:
+    messages = [Message(id=f"m{i + 1}", user_id="u1", role=role, content=c) for i, (role, c) in enumerate(turns)]
+    return HeuristicReasoner().derive(messages)
+
+
+@pytest.mark.parametrize(
+    ("offer", "reply", "chosen"),
+    [
+        (OPTIONS, "I'll go with option 3.", "Chose: Join a pottery workshop for beginners"),
+        (OPTIONS, "The second option sounds great to me.", "Chose: Visit the modern art museum downtown"),
+        (OPTIONS, "I think the guided kayak tour would be perfect.", "Chose: Take a guided kayak tour along the river"),
+        (INLINE, "The cycling tour through the hills sounds ideal.", "Chose: join a cycling tour through the hills"),
+    ],
+)
+def test_a_choice_resolves_to_what_was_offered(offer: str, reply: str, chosen: str) -> None:
+    update = converse((Role.USER, "What should I do this weekend?"), (Role.ASSISTANT, offer), (Role.USER, reply))
+    assert chosen in texts(update)
+    insight = next(i for i in update.new_insights if i.text == chosen)
+    assert insight.evidence == ["m3"]
+    assert is_standing_insight(insight.text, insight.kind.value, insight.slot)
+
+
+def test_what_a_choice_turns_down_is_learned() -> None:
+    reply = "I'll go with option 2. The water activities don't really appeal to me. The other options seem too messy."
+    update = converse((Role.ASSISTANT, OPTIONS), (Role.USER, reply))
+    assert texts(update) == [
+        "Chose: Visit the modern art museum downtown",
+        "Dislikes water activities",
+        "Dislikes options that are too messy",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("turns"),
+    [
+        # no list offered just before: the number resolves against nothing
+        [(Role.USER, "I'll go with option 2.")],
+        [(Role.ASSISTANT, "Sure, happy to help."), (Role.USER, "Option 1 sounds great.")],
+        # a number outside the list, a negated or questioned choice
+        [(Role.ASSISTANT, OPTIONS), (Role.USER, "I'll go with option 7.")],
+        [(Role.ASSISTANT, OPTIONS), (Role.USER, "Option 2 doesn't sound great.")],
+        [(Role.ASSISTANT, OPTIONS), (Role.USER, "Would option 2 be better?")],
+        # a description that fits no single option
+        [(Role.ASSISTANT, OPTIONS), (Role.USER, "The train ride sounds perfect.")],
+        # the list was offered before another user turn: it no longer stands
+        [(Role.ASSISTANT, OPTIONS), (Role.USER, "Thanks."), (Role.USER, "I'll go with option 1.")],
+    ],
+)
+def test_no_choice_without_a_list_just_before_it(turns: list[tuple[Role, str]]) -> None:
+    update = converse(*turns)
+    assert not [t for t in texts(update) if t.startswith("Chose")], texts(update)
+    assert not [t for t in texts(update) if "option 1" in t.lower() or "option 2" in t.lower()]
+
+
+def test_a_statement_about_an_option_number_is_not_kept() -> None:
+    assert texts(derive("I think option 2 is the most effective for me.")) == []
