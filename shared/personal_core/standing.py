@@ -72,11 +72,11 @@ _DOMAIN_WORDS: dict[str, str] = {
     "leisure": """entertainment experience experiences event events party parties club clubs casino casinos gambling
         nightlife immersive interactive retreat retreats weekend weekends hobby hobbies fun activity activities bored
         boredom relax relaxing pastime pastimes leisure""",
-    "tech": """gadget gadgets wearable wearables tracker trackers technology tech device devices smartphone
-        smartphones phone phones tablet tablets virtual vr ai simulation simulations digital online code coding python
-        javascript bug bugs app apps software computer computers laptop laptops programming program developer flask
-        django server servers database error errors crash crashes debugging debug api linux windows script scripts
-        function compile""",
+    "tech": """artificial intelligence gadget gadgets wearable wearables tracker trackers technology tech device
+        devices smartphone smartphones phone phones tablet tablets virtual vr ai simulation simulations digital online
+        code coding python javascript bug bugs app apps software computer computers laptop laptops programming program
+        developer flask django server servers database error errors crash crashes debugging debug api linux windows
+        script scripts function compile""",
     "places": """crime safety safe nightlife city cities town towns neighborhood neighborhoods neighbourhood region
         regions place places area areas suburb suburbs urban rural countryside climate climates weather humid humidity
         heat hot cold temperate temperature rain rainy sunny noise noisy quiet crowded crowds downtown location
@@ -97,11 +97,13 @@ _DOMAIN_WORDS: dict[str, str] = {
         coats handbag handbags bag bags t-shirt t-shirts shirt shirts leather fur wool woolen logo logos jeans sweater
         sweaters clothes clothing wear wearing outfit outfits dress dresses jacket jackets shoes shoe fashion wardrobe
         fabric fabrics jewelry accessories""",
-    "beauty": """eyeshadow eyeshadows palette palettes scrub scrubs exfoliating anti-aging wrinkles silicone silicones
-        glitter shimmer ayurvedic lip lips balm lipstick nail nails moisturizer shampoo skincare makeup cosmetics
-        beauty hair skin serum serums lotion fragrance perfume""",
-    "vehicles": """minivan minivans trucks diesel convertible convertibles engine engines suvs fuel emissions
-        automaker automakers car cars vehicle vehicles drive driving suv electric commute truck motorcycle""",
+    "beauty": """foundation concealer toner toners facial cleanser cleansers cosmetic moisturizers sunscreen
+        mascara blush primer eyeshadow eyeshadows palette palettes scrub scrubs exfoliating anti-aging wrinkles
+        silicone silicones glitter shimmer ayurvedic lip lips balm lipstick nail nails moisturizer shampoo skincare
+        makeup cosmetics beauty hair skin serum serums lotion fragrance perfume""",
+    "vehicles": """sedan sedans hatchback hatchbacks mileage mpg hybrid hybrids minivan minivans trucks diesel
+        convertible convertibles engine engines suvs fuel emissions automaker automakers car cars vehicle vehicles
+        drive driving suv electric commute truck motorcycle""",
     "animals": """animal animals pet pets dog dogs cat cats zoo zoos wildlife""",
 }
 
@@ -197,7 +199,18 @@ _STANDING_TURN = re.compile(
 _FIRST_PERSON = re.compile(r"\s*I(?:'m|'ve|\s)", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+")
 #: Slots (see the heuristic reasoner) whose holders are standing by nature.
-_STANDING_SLOTS = ("diet", "food:", "fear:", "taste:", "instruction:", "favorite:", "only:", "habit:", "learns:", "choice:")
+_STANDING_SLOTS = (
+    "diet",
+    "food:",
+    "fear:",
+    "taste:",
+    "instruction:",
+    "favorite:",
+    "only:",
+    "habit:",
+    "learns:",
+    "choice:",
+)
 #: Kinds that never stand: a goal, a passing feeling, a belief or a skill does not constrain every answer.
 _TRANSIENT_KINDS = frozenset({"goal", "emotion", "belief", "knowledge", "relationship"})
 #: Longest third-person insight read as standing, in words.
