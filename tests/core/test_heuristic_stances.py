@@ -220,3 +220,23 @@ def test_no_choice_without_a_list_just_before_it(turns: list[tuple[Role, str]]) 
 
 def test_a_statement_about_an_option_number_is_not_kept() -> None:
     assert texts(derive("I think option 2 is the most effective for me.")) == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "I need to avoid the race condition in this loop.",
+        "I won't buy a new phone this year.",
+        "I don't buy that argument.",
+        "I refuse to give up.",
+        "I'm not interested in your opinion.",
+    ],
+)
+def test_tasks_decisions_and_idioms_are_not_stances(content: str) -> None:
+    assert texts(derive(content)) == []
+
+
+def test_a_numbered_step_that_works_is_not_a_choice() -> None:
+    steps = "Try these:\n1. Clear the cache.\n2. Restart the server."
+    update = converse((Role.ASSISTANT, steps), (Role.USER, "Number 2 works, thanks."))
+    assert texts(update) == []

@@ -32,7 +32,7 @@ _LEAD = re.compile(
 )
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6}
 _NUMBER_REF = re.compile(
-    r"\b(?:option|choice|suggestion|number|no\.|#)\s*(?:#\s*)?(?P<n>\d{1,2})\b|"
+    r"\b(?:option|choice|suggestion)\s*(?:#\s*)?(?P<n>\d{1,2})\b|"
     r"\bthe\s+(?P<ord>first|second|third|fourth|fifth|sixth|last)\s+(?:option|one|choice|suggestion|idea)\b",
     _F,
 )

@@ -87,11 +87,16 @@ def _third(verb: str) -> str:
 # --------------------------------------------------------------------------------------------------------------
 
 
+# "I need to avoid the race condition": a task at hand, not a standing constraint ("I have to avoid gluten").
+_MODAL = re.compile(r"\b(?:need\s+to|have\s+to|must)\b", _F)
+_SPECIFIC = re.compile(r"(?:the|this|that|these|those|my|our|their|his|her|a|an)\b", _F)
+
+
 def _avoid(match: re.Match[str], sentence: str) -> _Finding | None:
     if not _lead_ok(match, sentence):
         return None
     obj = _stance_object(match.group("obj"))
-    if obj is None:
+    if obj is None or (_MODAL.search(match.group(0)) and _SPECIFIC.match(obj)):
         return None
     return _Finding(InsightKind.PREFERENCE, f"Avoids {obj}", 0.8, None, _taste_slot(obj, sentence))
 
@@ -268,10 +273,10 @@ STANCE_RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         r"\bI\s+(?:(?:also|really|actually|still|personally|generally|usually|absolutely|just)\s+)*"
-        r"(?P<neg>don't|do\s+not|dont|never|no\s+longer|won't|will\s+not)\s+(?:(?:ever|really|usually)\s+)?"
+        r"(?P<neg>don't|do\s+not|dont|never|no\s+longer)\s+(?:(?:ever|really|usually)\s+)?"
         r"(?P<verb>wear|watch|consume|drink|buy|purchase|fly|read|listen\s+to|smoke|eat)\s+" + _OBJ,
         _never,
-        ":don't :dont :not :never :no :won't :will",
+        ":don't :dont :not :never :no",
     ),
     _rule(
         r"\bI(?:\s+also|\s+still)?\s+(?:have|'ve\s+got|have\s+got)\s+(?:(?:a|an|always|long)\s+)?"
