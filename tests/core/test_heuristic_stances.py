@@ -240,3 +240,17 @@ def test_a_numbered_step_that_works_is_not_a_choice() -> None:
     steps = "Try these:\n1. Clear the cache.\n2. Restart the server."
     update = converse((Role.ASSISTANT, steps), (Role.USER, "Number 2 works, thanks."))
     assert texts(update) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("I have an allergy to coconut.", ["Allergic to coconut"]),
+        ("I prefer vegan, cruelty-free soaps.", ["Prefers vegan cruelty-free soaps"]),
+        ("I only use unscented, hypoallergenic lotions.", ["Only uses unscented hypoallergenic lotions"]),
+        ("I dislike pizza, my least favorite food.", ["Dislikes pizza"]),
+        ("I avoid cars, which is hard here.", ["Avoids cars"]),
+    ],
+)
+def test_coordinate_adjectives_join_and_asides_do_not(content: str, expected: list[str]) -> None:
+    assert texts(derive(content)) == expected

@@ -388,13 +388,18 @@ def join_adjectives(raw: str) -> str:
     rest = raw[match.end() :]
     nxt = _WORDS_TO_BOUNDARY.match(rest)
     words = nxt.group(0).lower().split() if nxt else []
-    if not 2 <= len(words) <= 8 or _PRONOUN_WORDS.intersection(words):
+    if not 2 <= len(words) <= 8 or _PRONOUN_WORDS.intersection(words) or words[0] in _NOT_AN_ADJECTIVE:
         return raw
     return f"{match.group(1)} {rest}"
 
 
 _WORDS_TO_BOUNDARY = re.compile(r"[^,;:.!?()]+")
-_PRONOUN_WORDS = frozenset("i i'm my me you your we he she they it this that".split())
+_PRONOUN_WORDS = frozenset("i i'm me you your we he she they it this that".split())
+# Words that open an aside or a new clause rather than continue a list of adjectives.
+_NOT_AN_ADJECTIVE = frozenset(
+    "my our the a an and or but so because which who especially particularly though although even like such as "
+    "not no".split()
+)
 
 
 def _dislike_builder(match: re.Match[str], sentence: str) -> _Finding | None:

@@ -44,7 +44,7 @@ from .builders import (
 from .changes import _CHANGE_RULES, _relationship_apposition, _residence
 from .sentences import _SPACES
 from .slots import AGE, JOB
-from .stances import MY_STANCE_RULES, STANCE_RULES
+from .stances import MY_STANCE_RULES, STANCE_RULES, _joined
 from .vocabulary import (
     _ADV,
     _EMO_ADV,
@@ -186,6 +186,7 @@ _I_RULES: tuple[_Rule, ...] = (
     _rule(
         _IVE + r"\s+(?:a\s+|an\s+)?(?:(?:severe|mild|serious|bad|slight)\s+)?"
         r"(?=(?!(?:(?:a|an)\s+)?(?:severe|mild|serious|bad|slight|strong|deadly|life-threatening|food)\s+allerg)"
+        r"(?!(?:a|an)\s+allerg)"
         r"(?P<obj>[\w -]{1,40}?)\s+allerg(?:y|ies)\b)",
         _allergy_builder,
         ":have ve:a ve:an ve:severe ve:mild ve:serious ve:bad ve:slight",
@@ -255,7 +256,7 @@ _I_RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         r"\bI\s+" + _ADV + r"prefer\s+" + _OBJ,
-        _template(InsightKind.PREFERENCE, "Prefers {obj}", 0.8, reject=_REJECT_PREFERENCE),
+        _joined(_template(InsightKind.PREFERENCE, "Prefers {obj}", 0.8, reject=_REJECT_PREFERENCE)),
         ":prefer",
     ),
     _rule(

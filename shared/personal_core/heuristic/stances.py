@@ -18,6 +18,7 @@ from ..model import InsightKind
 from .builders import (
     _REJECT_PREFERENCE,
     _REJECT_PRONOUN_START,
+    _Builder,
     _Finding,
     _Rule,
     _rule,
@@ -66,6 +67,29 @@ def _stance_object(raw: str | None, *, allow_any: bool = True) -> str | None:
 
 def _lead_ok(match: re.Match[str], sentence: str) -> bool:
     return _LEAD_BLOCK.search(sentence[: match.start()]) is None
+
+
+class _JoinedMatch:
+    """A match whose ``obj`` group has coordinate adjectives joined (see :func:`join_adjectives`)."""
+
+    def __init__(self, match: re.Match[str]) -> None:
+        self._match = match
+
+    def group(self, name: str) -> str | None:
+        value = self._match.group(name)
+        return join_adjectives(value) if name == "obj" and value else value
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._match, name)
+
+
+def _joined(build: _Builder) -> _Builder:
+    """``build`` reading its object with coordinate adjectives joined ("I prefer vegan, cruelty-free soap")."""
+
+    def wrapped(match: re.Match[str], sentence: str) -> _Finding | None:
+        return build(_JoinedMatch(match), sentence)  # type: ignore[arg-type]
+
+    return wrapped
 
 
 def _third(verb: str) -> str:
@@ -127,7 +151,7 @@ _HABIT_VERBS = (
 def _only(match: re.Match[str], sentence: str) -> _Finding | None:
     if not _lead_ok(match, sentence):
         return None
-    obj = _clean_object(match.group("obj"), MAX_STANCE_WORDS, _REJECT_PRONOUN_START)
+    obj = _clean_object(join_adjectives(match.group("obj")), MAX_STANCE_WORDS, _REJECT_PRONOUN_START)
     if obj is None or _REJECT_QUANTITY.match(obj) or _REJECT_PREFERENCE.match(obj):
         return None
     verb = _SPACES.sub(" ", match.group("verb").lower())
