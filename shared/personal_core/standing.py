@@ -21,69 +21,89 @@ from .text import terms
 
 #: Domains of words (listed in plain form; matched on the same stems as the lexical ranker uses).
 _DOMAIN_WORDS: dict[str, str] = {
-    "food": """dining dine food foods eat eats eating ate diet diets dietary meal meals restaurant restaurants cafe
-        cafes café coffee tea dinner dinners lunch lunches breakfast brunch snack snacks recipe recipes cook cooks
-        cooking bake baking dish dishes cuisine cuisines menu menus vegan vegans vegetarian pescatarian gluten dairy
-        lactose peanut peanuts nut nuts shellfish seafood fish meat meats pork beef chicken egg eggs sugar keto
-        kosher halal drink drinks wine beer alcohol cocktail cocktails bar bars pub pubs grocery groceries bakery
-        bakeries pastry pastries dessert desserts pizza burger burgers sushi cheese milk bread food ingredient
-        ingredients bistro eatery eateries diner takeout protein supplement supplements nutrition soup salad salads
-        fruit vegetables spicy taste tasting chef""",
-    "health": """allergy allergies allergic intolerance intolerant celiac coeliac diabetes diabetic asthma epilepsy
-        condition conditions medication medications medicine doctor doctors pain injury injuries knee knees back
-        wheelchair disability disabled blind deaf hearing mobility anxiety anxious depression health healthy chronic
-        migraine migraines pregnant pregnancy sober sick illness therapy symptoms sleep insomnia heart blood
-        pressure surgery hospital""",
-    "fitness": """active fit exercise exercises workout workouts gym run runs running runner hike hikes hiking hiker
-        sport sports swim swimming yoga pilates training train fitness cardio marathon marathons cycling bike biking
-        climbing climb strength muscle muscles endurance stretch stretching weights lifting""",
-    "travel": """travel travels traveling travelling trip trips flight flights fly flying flies plane planes airport
-        airports airline airlines vacation vacations holiday holidays hotel hotels hostel visit visiting tour tours
-        tourist tourists destination destinations abroad cruise cruises itinerary journey sightseeing passport
-        luggage resort resorts trek visa train trains""",
-    "outdoors": """outdoor outdoors hike hiking camping camp nature beach beaches mountain mountains height heights
-        adventure adventures climbing ski skiing surf surfing kayak kayaking park parks trail trails water ocean sea
-        lake sailing sail boat boating fishing garden gardening""",
+    "food": """smoothie smoothies banana bananas apple apples berries spinach kale avocado tomato tomatoes onion
+        onions garlic mushroom mushrooms rice pasta noodles beans tofu yogurt juice juices chocolate candy sweets
+        snacks vegetable plant-based high-protein dining dine food foods eat eats eating ate diet diets dietary meal
+        meals restaurant restaurants cafe cafes café coffee tea dinner dinners lunch lunches breakfast brunch snack
+        snacks recipe recipes cook cooks cooking bake baking dish dishes cuisine cuisines menu menus vegan vegans
+        vegetarian pescatarian gluten dairy lactose peanut peanuts nut nuts shellfish seafood fish meat meats pork
+        beef chicken egg eggs sugar keto kosher halal drink drinks wine beer alcohol cocktail cocktails bar bars pub
+        pubs grocery groceries bakery bakeries pastry pastries dessert desserts pizza burger burgers sushi cheese milk
+        bread food ingredient ingredients bistro eatery eateries diner takeout protein supplement supplements
+        nutrition soup salad salads fruit vegetables spicy taste tasting chef""",
+    "health": """stress stressed wellness wellbeing well-being mental meditation mindfulness sensory irritation joint
+        joints respiratory breathing trauma concussion concussions nausea nauseous dyslexia adhd sickness medical heat
+        allergy allergies allergic intolerance intolerant celiac coeliac diabetes diabetic asthma epilepsy condition
+        conditions medication medications medicine doctor doctors pain injury injuries knee knees back wheelchair
+        disability disabled blind deaf hearing mobility anxiety anxious depression health healthy chronic migraine
+        migraines pregnant pregnancy sober sick illness therapy symptoms sleep insomnia heart blood pressure surgery
+        hospital""",
+    "fitness": """physical martial combat boxing karate workout-routine activewear sporty athletic active fit exercise
+        exercises workout workouts gym run runs running runner hike hikes hiking hiker sport sports swim swimming yoga
+        pilates training train fitness cardio marathon marathons cycling bike biking climbing climb strength muscle
+        muscles endurance stretch stretching weights lifting""",
+    "travel": """attraction attractions landmark landmarks monument monuments excursion excursions explore exploring
+        sightsee paris rome london tokyo dubai vegas florence venice barcelona madrid lisbon berlin amsterdam prague
+        vienna athens istanbul bangkok bali sydney york orleans chicago miami aspen hawaii iceland italy france spain
+        japan mexico greece thailand portugal ibiza cancun kyoto seoul singapore dublin edinburgh alaska caribbean
+        travel travels traveling travelling trip trips flight flights fly flying flies plane planes airport airports
+        airline airlines vacation vacations holiday holidays hotel hotels hostel visit visiting tour tours tourist
+        tourists destination destinations abroad cruise cruises itinerary journey sightseeing passport luggage resort
+        resorts trek visa train trains""",
+    "outdoors": """hunting hunt sun sunny heat humidity outdoor outdoors hike hiking camping camp nature beach beaches
+        mountain mountains height heights adventure adventures climbing ski skiing surf surfing kayak kayaking park
+        parks trail trails water ocean sea lake sailing sail boat boating fishing garden gardening""",
     "shopping": """buy buying bought shop shops shopping purchase purchases store stores gift gifts brand brands
         product products deal deals order ordering retailer""",
     "money": """budget budgets afford affordable expensive cheap cheaper price prices cost costs money save saving
         savings frugal spend spending pay paying luxury""",
-    "screen": """fiction content zombie zombies thriller thrillers sci-fi fantasy apocalyptic violence violent
-        episode episodes movie movies film films show shows series tv television watch watching netflix streaming
-        anime comedy comedies horror drama dramas documentary documentaries cinema sitcom""",
+    "screen": """fiction content zombie zombies thriller thrillers sci-fi fantasy apocalyptic violence violent episode
+        episodes movie movies film films show shows series tv television watch watching netflix streaming anime comedy
+        comedies horror drama dramas documentary documentaries cinema sitcom""",
     "music": """music song songs concert concerts album albums band bands singer singers jazz rock pop classical
-        hip-hop rap blues metal punk opera reggae techno folk indie instrument instruments guitar piano violin
-        listen listening karaoke playlist""",
+        hip-hop rap blues metal punk opera reggae techno folk indie instrument instruments guitar piano violin listen
+        listening karaoke playlist""",
     "reading": """book books read reading novel novels author authors poetry poem poems library fiction""",
-    "games": """role-playing larp graphics rpg rpgs tabletop mobile fantasy game games gaming videogame videogames
-        console chess puzzle puzzles boardgames""",
-    "art": """art arts museum museums painting paintings paint draw drawing gallery galleries sculpture photography
+    "games": """virtual vr simulation simulations role-playing larp graphics rpg rpgs tabletop mobile fantasy game
+        games gaming videogame videogames console chess puzzle puzzles boardgames""",
+    "art": """cultural culture historical museum monument monuments performance performances troupe troupes live
+        heritage art arts museum museums painting paintings paint draw drawing gallery galleries sculpture photography
         craft crafts pottery theater theatre dance dancing festival festivals""",
-    "leisure": """weekend weekends hobby hobbies fun activity activities bored boredom relax relaxing pastime
-        pastimes leisure""",
-    "tech": """code coding python javascript bug bugs app apps software computer computers laptop laptops
-        programming program developer flask django server servers database error errors crash crashes debugging
-        debug api linux windows script scripts function compile""",
+    "leisure": """entertainment experience experiences event events party parties club clubs casino casinos gambling
+        nightlife immersive interactive retreat retreats weekend weekends hobby hobbies fun activity activities bored
+        boredom relax relaxing pastime pastimes leisure""",
+    "tech": """artificial intelligence gadget gadgets wearable wearables tracker trackers technology tech device
+        devices smartphone smartphones phone phones tablet tablets virtual vr ai simulation simulations digital online
+        code coding python javascript bug bugs app apps software computer computers laptop laptops programming program
+        developer flask django server servers database error errors crash crashes debugging debug api linux windows
+        script scripts function compile""",
     "places": """crime safety safe nightlife city cities town towns neighborhood neighborhoods neighbourhood region
-        regions place places area areas suburb suburbs urban rural countryside climate climates weather humid
-        humidity heat hot cold temperate temperature rain rainy sunny noise noisy quiet crowded crowds downtown
-        location locations""",
-    "home": """house houses home homes apartment apartments flat rent renting neighborhood neighbourhood
-        neighborhoods city cities living live move moving relocate garden furniture decor""",
-    "work": """job jobs work working career careers office remote colleague colleagues boss meeting meetings
-        interview interviews workplace salary""",
-    "learning": """calculus language languages research papers articles economics math mathematics history science
-        physics chemistry biology subject subjects tutorial tutorials lecture lectures learn learning study studying
-        course courses class classes exam exams school university tutor lesson lessons teach teaching textbook
-        textbooks flashcards""",
-    "fashion": """coat coats handbag handbags bag bags t-shirt t-shirts shirt shirts leather fur wool woolen logo
-        logos jeans sweater sweaters clothes clothing wear wearing outfit outfits dress dresses jacket jackets shoes
-        shoe fashion wardrobe fabric fabrics jewelry accessories""",
-    "beauty": """eyeshadow eyeshadows palette palettes scrub scrubs exfoliating anti-aging wrinkles silicone
-        silicones glitter shimmer ayurvedic lip lips balm lipstick nail nails moisturizer shampoo skincare makeup
-        cosmetics beauty hair skin serum serums lotion fragrance perfume""",
-    "vehicles": """minivan minivans trucks diesel convertible convertibles engine engines suvs fuel emissions
-        automaker automakers car cars vehicle vehicles drive driving suv electric commute truck motorcycle""",
+        regions place places area areas suburb suburbs urban rural countryside climate climates weather humid humidity
+        heat hot cold temperate temperature rain rainy sunny noise noisy quiet crowded crowds downtown location
+        locations""",
+    "home": """house houses home homes apartment apartments flat rent renting neighborhood neighbourhood neighborhoods
+        city cities living live move moving relocate garden furniture decor""",
+    "work": """coworker coworkers employee employees staff team teams team-building company business management
+        workshop workshops conference conferences off-site job jobs work working career careers office remote
+        colleague colleagues boss meeting meetings interview interviews workplace salary""",
+    "learning": """educational education project projects studies gre sat online calculus language languages research
+        papers articles economics math mathematics history science physics chemistry biology subject subjects tutorial
+        tutorials lecture lectures learn learning study studying course courses class classes exam exams school
+        university tutor lesson lessons teach teaching textbook textbooks flashcards""",
+    "fashion": """pattern patterns print prints floral graphic tee tees heel heels flats sneakers boots sandals
+        garment garments polyester nylon cotton silk linen denim suede synthetic synthetics material materials textile
+        textiles oversized sleeve sleeves sleeveless skirt skirts pants trousers shorts top tops blouse blouses suit
+        suits outerwear layer layers footwear trendy fashionable stylish vintage second-hand thrift handmade cozy coat
+        coats handbag handbags bag bags t-shirt t-shirts shirt shirts leather fur wool woolen logo logos jeans sweater
+        sweaters clothes clothing wear wearing outfit outfits dress dresses jacket jackets shoes shoe fashion wardrobe
+        fabric fabrics jewelry accessories""",
+    "beauty": """foundation concealer toner toners facial cleanser cleansers cosmetic moisturizers sunscreen
+        mascara blush primer eyeshadow eyeshadows palette palettes scrub scrubs exfoliating anti-aging wrinkles
+        silicone silicones glitter shimmer ayurvedic lip lips balm lipstick nail nails moisturizer shampoo skincare
+        makeup cosmetics beauty hair skin serum serums lotion fragrance perfume""",
+    "vehicles": """sedan sedans hatchback hatchbacks mileage mpg hybrid hybrids minivan minivans trucks diesel
+        convertible convertibles engine engines suvs fuel emissions automaker automakers car cars vehicle vehicles
+        drive driving suv electric commute truck motorcycle""",
     "animals": """animal animals pet pets dog dogs cat cats zoo zoos wildlife""",
 }
 
@@ -101,16 +121,20 @@ for _domain, _words in _DOMAIN_WORDS.items():
 #: Domains whose standing items bear on a question of a domain (besides its own).
 REACH: dict[str, frozenset[str]] = {
     "food": frozenset({"health", "money"}),
-    "travel": frozenset({"food", "health", "money", "outdoors", "animals", "fitness", "places"}),
-    "outdoors": frozenset({"health", "fitness", "travel"}),
-    "fitness": frozenset({"health", "food", "outdoors"}),
-    "health": frozenset({"food", "fitness"}),
+    "travel": frozenset(
+        {"food", "health", "money", "outdoors", "animals", "fitness", "places", "art", "music", "leisure", "fashion"}
+    ),
+    "outdoors": frozenset({"health", "fitness", "travel", "leisure", "fashion"}),
+    "fitness": frozenset({"health", "food", "outdoors", "leisure", "places", "tech", "fashion"}),
+    "health": frozenset({"food", "fitness", "leisure"}),
+    "learning": frozenset({"tech", "reading", "screen", "games", "work"}),
+    "tech": frozenset({"learning", "reading", "work"}),
     "shopping": frozenset({"money", "fashion", "beauty", "food", "vehicles"}),
     "fashion": frozenset({"money", "shopping"}),
     "beauty": frozenset({"health", "money", "animals"}),
     "home": frozenset({"money", "animals", "health", "places"}),
     "places": frozenset({"home", "money", "health"}),
-    "work": frozenset({"places", "money"}),
+    "work": frozenset({"places", "money", "leisure", "learning"}),
     "vehicles": frozenset({"money"}),
     **{d: frozenset({"money"}) for d in ("screen", "music", "reading", "games", "art")},
     "leisure": frozenset(
@@ -129,11 +153,12 @@ _STYLE = re.compile(
 _CONSTRAINT = (
     r"allerg|intoleran|celiac|coeliac|diabet|vegan|vegetarian|pescatarian|kosher|halal|gluten|dairy-free|lactose|"
     r"\bdiets?\b|\b(?:can'?t|cannot|can\s+not|don'?t|doesn'?t|does\s+not|do\s+not|never|won'?t|will\s+not)\s+"
-    r"(?:eat|drink|wear|use|fly|drive|swim|watch|stand|bear|tolerate|consider)|\bavoid|\brefus|afraid|scared|"
+    r"(?:eat|drink|wear|use|fly|drive|swim|watch|stand|bear|tolerate|consider|consume|buy|purchase|read|smoke)|\bavoid|\brefus|afraid|scared|"
     r"terrified|\bfears?\b|phobi|\bhates?\b|\bdislike|aversion|not\s+a\s+(?:big\s+|huge\s+)?fan|no\s+interest|"
     r"not\s+interested|\b(?:don'?t|doesn'?t|do\s+not|does\s+not)\s+(?:like|enjoy|want|care\s+for)|prefer|"
     r"budget|afford|wheelchair|disab|\bblind\b|\bdeaf\b|mobility|chronic|asthma|epilep|migraine|pregnan|"
-    r"\bsober\b|stay\s+away|objection|strictly"
+    r"\bsober\b|stay\s+away|objection|strictly|exclusively|^only\b|uncomfortable|averse|tolerance|tolerate|"
+    r"\bfinds\b|no\s+longer\s+(?:eats|drinks|wears|buys|watches)|learns\s+best"
 )
 #: A strong like as the statement's predicate ("Loves jazz", "Melanie loves painting"), or a favourite.
 _STRONG_LIKE = re.compile(
@@ -174,7 +199,18 @@ _STANDING_TURN = re.compile(
 _FIRST_PERSON = re.compile(r"\s*I(?:'m|'ve|\s)", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+")
 #: Slots (see the heuristic reasoner) whose holders are standing by nature.
-_STANDING_SLOTS = ("diet", "food:", "fear:", "taste:", "instruction:", "favorite:")
+_STANDING_SLOTS = (
+    "diet",
+    "food:",
+    "fear:",
+    "taste:",
+    "instruction:",
+    "favorite:",
+    "only:",
+    "habit:",
+    "learns:",
+    "choice:",
+)
 #: Kinds that never stand: a goal, a passing feeling, a belief or a skill does not constrain every answer.
 _TRANSIENT_KINDS = frozenset({"goal", "emotion", "belief", "knowledge", "relationship"})
 #: Longest third-person insight read as standing, in words.

@@ -144,3 +144,32 @@ def test_standing_recognition_and_domains() -> None:
     assert query_reach(terms("hello there")) == {}
     style = item_domains("Standing instruction: answer in Spanish")
     assert match(style, query_reach(terms("Recommend a movie"))) == 1
+
+
+def test_a_learned_avoidance_comes_with_a_question_that_shares_no_word_with_it(modeler: UserModeler) -> None:
+    modeler.observe("cy", _turns("I strictly avoid synthetic fabrics like acrylic.", session="pref"))
+    assert "Avoids synthetic fabrics like acrylic" in [i.text for i in modeler.user_model("cy").insights]
+    for i in range(25):
+        modeler.observe(
+            "cy",
+            _turns(FILLER[i % len(FILLER)], session=f"f{i}")
+            + _turns(f"Sure, here is answer {i} about that.", role="assistant", session=f"f{i}"),
+        )
+    assert "Avoids synthetic fabrics like acrylic" in _texts(modeler, "cy", "Which sweaters should I pack?", 300)
+    assert "Avoids synthetic fabrics like acrylic" in _texts(modeler, "cy", "Suggest a warm jacket for winter", 300)
+
+
+def test_new_stances_are_standing_and_their_domains_meet_the_question() -> None:
+    assert is_standing_insight("Only wears linen shirts", "preference", "only:wear")
+    assert is_standing_insight("Refuses to watch slasher films", "preference")
+    assert is_standing_insight("Is uncomfortable with rollercoasters", "preference")
+    assert is_standing_insight("Has a low tolerance for spicy sauces", "preference")
+    assert not is_standing_insight("Thinks that option 2 is the most effective for them", "belief")
+    heels = item_domains("Dislikes high heels")
+    assert "fashion" in heels
+    assert match(heels, query_reach(terms("What shoes suit a wedding?"))) == 2
+    museums = item_domains("Has no interest in historical museums")
+    assert match(museums, query_reach(terms("What should I see on my trip to Vienna?"))) == 1
+    stress = query_reach(terms("How can I cope with stress?"))
+    assert match(item_domains("Dislikes meditation"), stress) == 2
+    assert match(heels, query_reach(terms("Why does my Python script crash?"))) == 0

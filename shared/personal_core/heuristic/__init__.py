@@ -15,8 +15,10 @@ instructions of one slot ("instruction:language") replace each other on the card
 Modules, each importing only the ones listed before it: ``vocabulary`` (limits, word lists), ``sentences``
 (cleaning, sentence splitting, blocking markers), ``objects`` (captured objects and names), ``slots`` (slot
 names and the checks that grant one), ``builders`` (findings and how a match becomes one), ``changes`` (rules for
-changes of mind and newer statement types), ``rules`` (the rule tables), ``instructions`` (standing
-instructions), ``reasoner`` (scanning, merging, :class:`HeuristicReasoner`).
+changes of mind and newer statement types), ``stances`` (standing stances: "I avoid ...", "I refuse to ...", "I
+only wear ...", "I have a strong aversion to ...", "I find X boring", "I learn best by ..."), ``rules`` (the rule
+tables), ``instructions`` (standing instructions), ``choices`` (a choice among the options the assistant just
+listed, resolved to what was chosen), ``reasoner`` (scanning, merging, :class:`HeuristicReasoner`).
 """
 
 from __future__ import annotations

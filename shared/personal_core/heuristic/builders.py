@@ -364,10 +364,50 @@ def _degree_builder(match: re.Match[str], sentence: str) -> _Finding | None:
     return _Finding(InsightKind.KNOWLEDGE, f"Has {_article(degree)} {degree} in {obj}", 0.8)
 
 
+# "any form of gambling", "anything involving heights": a class of things, not a pronoun (two more words, none
+# of them pointing at the conversation).
+_ANY_OBJECT = re.compile(r"(?:any|anything)\s+(?!(?:of\s+)?(?:it|this|that|these|those|them)\b)\S+\s+\S+", _F)
+_POINTING = re.compile(r"\b(?:it|its|this|these|those|them)\b", _F)
+
+
+def any_object(obj: str) -> bool:
+    """True when ``obj`` is a class of things opened by "any"/"anything" ("any form of gambling")."""
+    return _ANY_OBJECT.match(obj) is not None and _POINTING.search(obj) is None
+
+
+# "loud, crowded places": coordinate adjectives before a noun, not a one-word object and an aside.
+_ADJ_COMMA = re.compile(r"^([\w-]+),\s+(?=[\w-]+\s+[\w-])")
+
+
+def join_adjectives(raw: str) -> str:
+    """``raw`` with the comma after a leading lone word removed ("loud, crowded places" -> "loud crowded
+    places"), when what follows holds no pronoun (the next clause would otherwise be joined in)."""
+    match = _ADJ_COMMA.match(raw)
+    if match is None:
+        return raw
+    rest = raw[match.end() :]
+    nxt = _WORDS_TO_BOUNDARY.match(rest)
+    words = nxt.group(0).lower().split() if nxt else []
+    if not 2 <= len(words) <= 8 or _PRONOUN_WORDS.intersection(words) or words[0] in _NOT_AN_ADJECTIVE:
+        return raw
+    return f"{match.group(1)} {rest}"
+
+
+_WORDS_TO_BOUNDARY = re.compile(r"[^,;:.!?()]+")
+_PRONOUN_WORDS = frozenset("i i'm me you your we he she they it this that".split())
+# Words that open an aside or a new clause rather than continue a list of adjectives.
+_NOT_AN_ADJECTIVE = frozenset(
+    "my our the a an and or but so because which who especially particularly though although even like such as "
+    "not no".split()
+)
+
+
 def _dislike_builder(match: re.Match[str], sentence: str) -> _Finding | None:
     raw = match.group("obj")
     raw = re.sub(r"^it\s+(?=when\b|if\b)", "", raw, flags=_F)
-    obj = _clean_object(raw, MAX_OBJECT_WORDS, _REJECT_PREFERENCE)
+    obj = _clean_object(join_adjectives(raw), MAX_OBJECT_WORDS, None)
+    if obj is not None and _REJECT_PREFERENCE.match(obj) and not any_object(obj):
+        obj = None
     if obj is None or re.match(r"to\s+(?:say|admit|ask|bother|break|tell|be\s+that)\b", obj, _F):
         return None
     # a past dislike ("I didn't enjoy the hike") is about one occasion, not a lasting taste

@@ -338,7 +338,8 @@ _CHANGE_RULES: tuple[_Rule, ...] = (
         "ve:been ve:always :have",
     ),
     _rule(
-        r"\bI\s+have\s+(?:a\s+|an\s+)?(?:(?:huge|big|real|serious|terrible|irrational|crippling)\s+)?"
+        r"\bI\s+have\s+(?:a\s+|an\s+)?(?:(?:huge|big|real|serious|terrible|irrational|crippling|severe|deep-seated|deep|"
+        r"acute|extreme|intense|strong|lifelong|debilitating|paralyzing|paralysing)\s+)*"
         r"(?:fear|phobia)\s+of\s+" + _OBJ,
         _fear,
         ":have",

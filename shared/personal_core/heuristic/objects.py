@@ -28,7 +28,10 @@ _FILLER_BY_LAST: dict[str, tuple[tuple[str, ...], ...]] = {
     last: tuple(t for t in _FILLER_TAILS if t[-1] == last) for last in {t[-1] for t in _FILLER_TAILS}
 }
 # Verbs that start a new clause with the subject left out ("I dislike group work and prefer ...").
-_CLAUSE_VERBS = frozenset("prefer avoid want need try don't dont can't cant cannot never always usually only".split())
+_CLAUSE_VERBS = frozenset(
+    "prefer avoid want need try don't dont can't cant cannot never always usually only dislike hate find refuse "
+    "strongly much do".split()
+)
 _YOU_WORDS = frozenset("you your yours yourself yourselves you're youre you've you'd you'll u ur".split())
 _LIST_BREAKERS = _STOP_WORDS | _PRONOUNS | _YOU_WORDS
 _TIME_UNITS = frozenset("year years month months week weeks day days summer winter spring fall autumn".split())

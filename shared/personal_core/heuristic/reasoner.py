@@ -11,10 +11,11 @@ from ..safety import card_entry_allowed, looks_like_injection
 from ..update import CARD_LIMIT, ModelUpdate, NewInsight
 from .builders import _Finding, _name_builder, _Rule
 from .changes import self_introduction
+from .choices import choice_findings, names_an_option_number, options_in
 from .instructions import _instructions, slot_rivals
 from .rules import _CALL_RULES, _GREETING, _MY_RULES, _i_rules
 from .sentences import _QUESTION_END, _SELF_WORDS, _SPACES, _TRIGGER, _WORD, _blocked, _prepare, _sentences
-from .vocabulary import MAX_INSIGHTS
+from .vocabulary import MAX_INSIGHTS, MAX_SCAN_CHARS
 
 logger = logging.getLogger(__name__)
 
@@ -167,16 +168,25 @@ class HeuristicReasoner:
     def derive(self, messages: Sequence[Message]) -> ModelUpdate:
         """Explicit insights and card lines stated by the user in ``messages`` (other roles are ignored)."""
         acc = _Accumulator()
+        options: list[str] = []  # the list the assistant offered just before (a choice resolves against it)
         for message in messages:
-            if getattr(message, "role", None) != Role.USER:
-                continue
             content = getattr(message, "content", None)
+            role = getattr(message, "role", None)
+            if role == Role.ASSISTANT and isinstance(content, str):
+                options = options_in(content[:MAX_SCAN_CHARS])
+                continue
+            if role != Role.USER:
+                continue
             if not isinstance(content, str) or not content.strip():
                 continue
             message_id = str(getattr(message, "id", "") or "")
             try:
-                for finding in _last_per_slot(list(_scan(content))):
+                findings = [f for f in _scan(content) if not names_an_option_number(f.text)]
+                if options and not looks_like_injection(content):
+                    findings += choice_findings(_prepare(content), options)
+                for finding in _last_per_slot(findings):
                     acc.add(finding, message_id)
             except Exception:  # a bad pattern interaction must never break a turn
                 logger.warning("heuristic reasoner failed on message %s", message_id, exc_info=True)
+            options = []
         return acc.build()

@@ -44,6 +44,7 @@ from .builders import (
 from .changes import _CHANGE_RULES, _relationship_apposition, _residence
 from .sentences import _SPACES
 from .slots import AGE, JOB
+from .stances import MY_STANCE_RULES, STANCE_RULES, _joined
 from .vocabulary import (
     _ADV,
     _EMO_ADV,
@@ -79,7 +80,7 @@ _SKIP = _alt(
     "getting becoming feeling currently now originally recently finally eventually someday badly desperately "
     "strongly firmly deeply sincerely secretly personally generally usually mostly strictly simply particularly "
     "especially fairly slightly happily severely highly deathly mildly naturally slowly reasonably fully "
-    "completely lately utterly"
+    "completely lately utterly adamantly greatly intensely much"
 )
 _HEAD = re.compile(
     r"I(?:(?P<m>'m\b|\s+am\b|m\b)|(?P<ve>'ve\b|ve\b)|(?P<d>'d\b|\s+would\b))?(?:\s+" + _SKIP + r"\b)*\s+"
@@ -183,13 +184,24 @@ _I_RULES: tuple[_Rule, ...] = (
         "m:allergic m:a",
     ),
     _rule(
-        _IVE + r"\s+(?:a\s+|an\s+)?(?:(?:severe|mild|serious|bad|slight)\s+)?(?=(?P<obj>[\w -]{1,40}?)\s+"
-        r"allerg(?:y|ies)\b)",
+        _IVE + r"\s+(?:a\s+|an\s+)?(?:(?:severe|mild|serious|bad|slight)\s+)?"
+        r"(?=(?!(?:(?:a|an)\s+)?(?:severe|mild|serious|bad|slight|strong|deadly|life-threatening|food)\s+allerg)"
+        r"(?!(?:a|an)\s+allerg)"
+        r"(?P<obj>[\w -]{1,40}?)\s+allerg(?:y|ies)\b)",
         _allergy_builder,
         ":have ve:a ve:an ve:severe ve:mild ve:serious ve:bad ve:slight",
     ),
+    # "I have a severe allergy to shellfish"
     _rule(
-        _IM + r"\s+(?:(?:a|an|also|now|fully|completely)\s+)*(?:(?P<q>mostly|strictly)\s+)?(?P<diet>vegetarian|"
+        _IVE + r"\s+(?:a\s+|an\s+)?(?:(?:severe|mild|serious|bad|slight|strong|deadly|life-threatening|food)\s+)*"
+        r"allerg(?:y|ies)\s+to\s+" + _OBJ,
+        _allergy_builder,
+        ":have ve:a ve:an ve:severe ve:mild ve:serious ve:bad ve:slight ve:strong ve:deadly ve:life-threatening "
+        "ve:food ve:allergy ve:allergies",
+    ),
+    _rule(
+        _IM + r"\s+(?:(?:a|an|also|now|fully|completely)\s+)*(?:(?P<q>mostly|strictly)\s+)?"
+        r"(?:(?:strict|ethical|committed|lifelong|practicing|practising|devoted)\s+)?(?P<diet>vegetarian|"
         r"vegan|pescatarian|pescetarian|kosher|halal|gluten-free|gluten\s+free|lactose[-\s]intolerant|celiac|"
         r"coeliac|diabetic)\b",
         _diet_builder,
@@ -244,7 +256,7 @@ _I_RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         r"\bI\s+" + _ADV + r"prefer\s+" + _OBJ,
-        _template(InsightKind.PREFERENCE, "Prefers {obj}", 0.8, reject=_REJECT_PREFERENCE),
+        _joined(_template(InsightKind.PREFERENCE, "Prefers {obj}", 0.8, reject=_REJECT_PREFERENCE)),
         ":prefer",
     ),
     _rule(
@@ -371,6 +383,7 @@ _I_RULES: tuple[_Rule, ...] = (
         _TRAIT_KEYS,
     ),
     *_CHANGE_RULES,
+    *STANCE_RULES,
 )
 
 
@@ -438,6 +451,7 @@ _MY_RULES: tuple[_Rule, ...] = (
         _goal_noun_builder,
         "goal aim dream plan ambition resolution objective",
     ),
+    *MY_STANCE_RULES,
 )
 
 _CALL_RULES: tuple[_Rule, ...] = (_rule(r"\bcall\s+me\s+" + _OBJ, _name_builder(True)),)

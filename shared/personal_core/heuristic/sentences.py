@@ -35,7 +35,17 @@ def _prepare(text: str) -> str:
         text = unicodedata.normalize("NFKC", text)
     text = _CODE_FENCE.sub("\n", text)
     text = _QUOTED_LINE.sub("", text)
-    return _APOSTROPHES.sub("'", text)
+    return _unwrap(_APOSTROPHES.sub("'", text))
+
+
+# A whole message wrapped in one pair of quotes ('"I dislike floral prints."') is the user's own statement; a
+# quote inside a message ('she said "I hate it"') still blocks what it holds.
+_WRAPPED = re.compile(r'^\s*(?:"([^"“”]+)"|“([^"“”]+)”)[.!]?\s*$')
+
+
+def _unwrap(text: str) -> str:
+    match = _WRAPPED.match(text)
+    return (match.group(1) or match.group(2)) if match else text
 
 
 def _sentences(text: str) -> Iterator[str]:

@@ -32,7 +32,8 @@ _OBJ = r"(?=(?P<obj>.{1,240}))"
 _ADV = (
     r"(?:(?:really|truly|absolutely|just|also|still|totally|actually|genuinely|honestly|do|definitely|"
     r"seriously|so|very|kind\s+of|kinda|sort\s+of|pretty\s+much|especially|particularly|personally|always|"
-    r"generally|usually|mostly|simply|quite|deeply|sincerely|secretly|now|currently)\s+)*"
+    r"generally|usually|mostly|simply|quite|deeply|sincerely|secretly|now|currently|strongly|strictly|greatly|"
+    r"intensely|adamantly|utterly|completely|firmly|much)\s+)*"
 )
 _EMO_ADV = (
     r"(?:(?:so|very|really|quite|pretty|a\s+bit|a\s+little(?:\s+bit)?|kind\s+of|kinda|sort\s+of|super|"
