@@ -198,9 +198,14 @@ _STANDING_TURN = re.compile(
 )
 _FIRST_PERSON = re.compile(r"\s*I(?:'m|'ve|\s)", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+")
-#: Slots (see the heuristic reasoner) whose holders are standing by nature.
+#: Slots (see the heuristic reasoner and the derivation prompt) whose holders are standing by nature.
 _STANDING_SLOTS = (
     "diet",
+    "budget",
+    "allergy:",
+    "health:",
+    "dislike:",
+    "like:",
     "food:",
     "fear:",
     "taste:",

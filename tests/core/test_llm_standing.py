@@ -45,3 +45,12 @@ def test_a_slotted_diet_from_the_llm_stands_and_a_new_value_supersedes_it(tmp_pa
         assert "Eats everything again" in current and "Cannot eat gluten" not in current
         ctx = m.context("ann", "Can you recommend cafes in Lisbon?", max_tokens=200)
         assert "Eats everything again" in ctx.text and "Cannot eat gluten" not in ctx.text, ctx.text
+
+
+def test_the_slots_the_prompt_names_for_standing_preferences_are_standing() -> None:
+    from personal_core.standing import is_standing_insight
+
+    for slot in ["diet", "budget", "food:peanuts", "fear:flying", "taste:jazz", "health:asthma", "allergy:latex"]:
+        assert is_standing_insight("Noted for later", "fact", slot), slot
+    for slot in [None, "residence", "job", "name"]:
+        assert not is_standing_insight("Noted for later", "fact", slot), slot
