@@ -417,3 +417,8 @@ def test_deterministic() -> None:
     second = derive(*contents).model_dump()
     assert first == second
     assert first["new_insights"]
+
+
+def test_a_second_clause_without_its_subject_ends_the_object() -> None:
+    assert texts(derive("I live in Berlin and work as a nurse.")) == ["Lives in Berlin"]
+    assert texts(derive("I'm allergic to peanuts and have asthma.")) == ["Allergic to peanuts"]

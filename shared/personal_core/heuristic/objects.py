@@ -30,7 +30,7 @@ _FILLER_BY_LAST: dict[str, tuple[tuple[str, ...], ...]] = {
 # Verbs that start a new clause with the subject left out ("I dislike group work and prefer ...").
 _CLAUSE_VERBS = frozenset(
     "prefer avoid want need try don't dont can't cant cannot never always usually only dislike hate find refuse "
-    "strongly much do".split()
+    "strongly much do work study live love like have am teach own".split()
 )
 _YOU_WORDS = frozenset("you your yours yourself yourselves you're youre you've you'd you'll u ur".split())
 _LIST_BREAKERS = _STOP_WORDS | _PRONOUNS | _YOU_WORDS
