@@ -257,10 +257,16 @@ def item_domains(text: str) -> frozenset[str]:
     return found | {STYLE} if _STYLE.search(text) else found
 
 
+#: Words with a sense outside their domains ("run a loop", "book a trip", "play a file"): they give a query its
+#: domain only when no other word does.
+AMBIGUOUS = _stems("run runs running ran train trains training book books booking booked play plays playing")
+
+
 def query_reach(query_terms: Iterable[str]) -> dict[str, int]:
     """Domain -> weight for a query: 2 for the query's own domains, 1 for those they reach (:data:`REACH`) and
-    for :data:`STYLE`; empty when the query names no domain."""
-    own = domains_of(query_terms)
+    for :data:`STYLE`; empty when the query names no domain. :data:`AMBIGUOUS` words count only alone."""
+    words = list(query_terms)
+    own = domains_of(w for w in words if w not in AMBIGUOUS) or domains_of(words)
     if not own:
         return {}
     reach = {d: 1 for domain in own for d in REACH.get(domain, ())}

@@ -173,3 +173,14 @@ def test_new_stances_are_standing_and_their_domains_meet_the_question() -> None:
     stress = query_reach(terms("How can I cope with stress?"))
     assert match(item_domains("Dislikes meditation"), stress) == 2
     assert match(heels, query_reach(terms("Why does my Python script crash?"))) == 0
+
+
+def test_a_word_with_another_sense_gives_a_query_its_domain_only_alone() -> None:
+    from personal_core.standing import query_reach
+    from personal_core.text import terms
+
+    python = query_reach(terms("Why does my Python loop run slowly?"))
+    assert python.get("tech") == 2 and "fitness" not in python
+    rome = query_reach(terms("Help me book a trip to Rome"))
+    assert rome.get("travel") == 2 and rome.get("reading") != 2
+    assert query_reach(terms("Where should I go running?")).get("fitness") == 2
