@@ -55,6 +55,7 @@ class RenderCache:
     tokens: dict[str, int] = field(default_factory=dict)
     excerpts: dict[str, str] = field(default_factory=dict)
     sentences: dict[str, tuple[str, Sentences]] = field(default_factory=dict)  # id -> (content, its sentences)
+    trimmed: dict[tuple[str, tuple[int, ...]], tuple[object, str, str]] = field(default_factory=dict)
     lines: dict[tuple[str, str, bool], tuple[object, str]] = field(default_factory=dict)
 
     def line(self, source: object, key: tuple[str, str, bool], render: Any) -> str:
@@ -406,8 +407,12 @@ def _message_candidate(
         split = cached[1]
         kept = kept_sentences(split, query_terms)
     if kept is not None:
-        excerpt = _excerpt(counter, trimmed(split, kept))
-        line = message_line(message.role.value, None, excerpt)
+        hit = renders.trimmed.get((message.id, kept))
+        if hit is None or hit[0] is not stored:
+            excerpt = _excerpt(counter, trimmed(split, kept))
+            hit = (stored, excerpt, message_line(message.role.value, None, excerpt))
+            renders.trimmed[(message.id, kept)] = hit
+        _, excerpt, line = hit
     else:
         excerpt = renders.excerpts.get(message.id) or ""
         if not excerpt:

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 #: How much of its score an exact duplicate of a better item loses (0 disables the re-scoring).
-DUPLICATE_PENALTY = 0.5
+DUPLICATE_PENALTY = 0.3
 #: Cosine similarity at which the penalty starts; it grows linearly to the full penalty at similarity 1.
 SIMILARITY_THRESHOLD = 0.6
 
