@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from .context import Candidate, PackingPolicy, clean_line, day_of, insight_day, insight_line, message_line, pack
-from .diversity import diversified
+from .diversity import POOL, diversified
 from .excerpts import Sentences, kept_sentences, split_sentences, trimmed
 from .model import ContextSource, Insight, InsightKind, UserContext
 from .ranking import IntArray, Scores, borrow_evidence, by_score, final_scores, rank, relevance
@@ -369,9 +369,17 @@ def _diversify(pool: list[Candidate], matrix: Any, rows: list[int], scored: bool
     """``pool`` (best first) re-scored by :func:`.diversity.diversified` and re-sorted (stable)."""
     if not DIVERSIFY or not scored or len(pool) < 2:
         return pool
-    adjusted = diversified(np.array([c.score for c in pool]), matrix[np.array(rows, dtype=np.int64)])
-    order = np.argsort(-adjusted, kind="stable")
-    return [replace(pool[i], score=float(adjusted[i])) for i in order.tolist()]
+    head, tail = pool[:POOL], pool[POOL:]
+    scores = np.array([c.score for c in head])
+    adjusted = diversified(scores, matrix[np.array(rows[:POOL], dtype=np.int64)])
+    changed = adjusted != scores
+    if not changed.any():
+        return pool
+    order = np.argsort(-adjusted, kind="stable").tolist()
+    out = [replace(head[i], score=float(adjusted[i])) if changed[i] else head[i] for i in order]
+    if tail:  # the tail keeps its order after the head (all its scores are below the head's)
+        out.extend(tail)
+    return out
 
 
 def _candidate(

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from .model import ContextItem, ContextSource, Insight, InsightKind, UserContext
 from .safety import defuse_roles, defuse_tags, replace_folded
@@ -51,6 +52,7 @@ def clean_line(text: str, quoted: bool = False) -> str:
     return line if quoted else defuse_roles(line)
 
 
+@lru_cache(maxsize=16384)
 def day_of(value: datetime) -> str:
     """The day of ``value`` as rendered in a context (``YYYY-MM-DD``)."""
     return value.strftime("%Y-%m-%d")
@@ -171,6 +173,21 @@ def render(chosen: Sequence[Candidate], counter: TokenCounter) -> str:
     return "".join(parts)
 
 
+_HEADER_TOKENS: dict[tuple[str, str], int] = {}
+
+
+def _header_tokens(counter: TokenCounter, day: str) -> int:
+    """Tokens of :func:`day_header` for ``day`` (cached per counter name; a day line is a few tokens)."""
+    key = (counter.name, day)
+    tokens = _HEADER_TOKENS.get(key)
+    if tokens is None:
+        if len(_HEADER_TOKENS) > 65536:
+            _HEADER_TOKENS.clear()
+        tokens = counter.count(day_header(day))
+        _HEADER_TOKENS[key] = tokens
+    return tokens
+
+
 def pack(
     user_id: str,
     query: str,
@@ -197,15 +214,12 @@ def pack(
     taken: set[tuple[str, str]] = set()
     open_sections: set[ContextSource] = set()
     open_days: set[tuple[ContextSource, str]] = set()
-    header_tokens: dict[str, int] = {}
     floor = policy.min_score if scored and query.strip() else float("-inf")
 
     def cost_of(c: Candidate) -> int:
         cost = c.tokens + (0 if c.source in open_sections else title_tokens[c.source])
         if c.day and (c.source, c.day) not in open_days:
-            if c.day not in header_tokens:
-                header_tokens[c.day] = counter.count(day_header(c.day))
-            cost += header_tokens[c.day]
+            cost += _header_tokens(counter, c.day)
         return cost
 
     def try_add(c: Candidate, limit: int) -> bool:

@@ -15,6 +15,8 @@ import numpy.typing as npt
 DUPLICATE_PENALTY = 0.3
 #: Cosine similarity at which the penalty starts; it grows linearly to the full penalty at similarity 1.
 SIMILARITY_THRESHOLD = 0.6
+#: Only this many best items of a pool are re-scored (the rest keep their scores and order after them).
+POOL = 64
 
 
 def diversified(
@@ -37,10 +39,8 @@ def diversified(
         unchanged: npt.NDArray[np.float64] = np.array(scores, dtype=np.float64)
         return unchanged
     matrix = np.asarray(vectors, dtype=np.float32)
-    similarity = matrix @ matrix.T
-    similarity[np.tril_indices(n)] = -1.0  # only items ranked above count (column j < row i after transpose)
-    closest = similarity.max(axis=0)  # for item i: max over j < i of sim(j, i)
-    closest[0] = -1.0
+    # entry (j, i) with j < i: how close item i is to the better item j; the rest zeroed (below the threshold)
+    closest = np.triu(matrix @ matrix.T, 1).max(axis=0)
     excess = np.clip((closest - threshold) / (1.0 - threshold), 0.0, 1.0)
     out: npt.NDArray[np.float64] = np.asarray(scores, dtype=np.float64) * (1.0 - penalty * excess)
     return out
