@@ -2,7 +2,9 @@
 
 Ranking (:mod:`.ranking`) and packing (:mod:`.context`) are pure; this module assembles what they need from
 a :class:`~personal_core.state.UserState` and keeps the per-user render caches (token counts, excerpts,
-rendered lines), so a warm ``context()`` does no tokenising or rendering for items it has seen.
+rendered lines), so a warm ``context()`` does no tokenising or rendering for items it has seen. Before packing,
+each section's best candidates are re-scored so near-duplicates of better ones sink (:mod:`.diversity`), and a
+long message is quoted by the sentences that share words with the query (:mod:`.excerpts`).
 Call everything here with the user's lock held.
 """
 
