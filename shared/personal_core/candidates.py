@@ -11,7 +11,7 @@ Call everything here with the user's lock held.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -378,10 +378,15 @@ def _diversify(pool: list[Candidate], matrix: Any, rows: list[int], scored: bool
     if not changed.any():
         return pool
     order = np.argsort(-adjusted, kind="stable").tolist()
-    out = [replace(head[i], score=float(adjusted[i])) if changed[i] else head[i] for i in order]
+    out = [_rescored(head[i], float(adjusted[i])) if changed[i] else head[i] for i in order]
     if tail:  # the tail keeps its order after the head (all its scores are below the head's)
         out.extend(tail)
     return out
+
+
+def _rescored(c: Candidate, score: float) -> Candidate:
+    """``c`` with another score (a direct construction: ``dataclasses.replace`` costs ten times more)."""
+    return Candidate(c.source, c.id, c.text, c.line, c.tokens, score, c.evidence, c.order, c.day)
 
 
 def _candidate(
