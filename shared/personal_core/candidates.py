@@ -2,7 +2,9 @@
 
 Ranking (:mod:`.ranking`) and packing (:mod:`.context`) are pure; this module assembles what they need from
 a :class:`~personal_core.state.UserState` and keeps the per-user render caches (token counts, excerpts,
-rendered lines), so a warm ``context()`` does no tokenising or rendering for items it has seen.
+rendered lines), so a warm ``context()`` does no tokenising or rendering for items it has seen. Before packing,
+each section's best candidates are re-scored so near-duplicates of better ones sink (:mod:`.diversity`), and a
+long message is quoted by the sentences that share words with the query (:mod:`.excerpts`).
 Call everything here with the user's lock held.
 """
 
@@ -16,7 +18,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from .context import Candidate, PackingPolicy, clean_line, insight_line, message_line, pack
+from .context import Candidate, PackingPolicy, clean_line, day_of, insight_day, insight_line, message_line, pack
+from .diversity import POOL, diversified
+from .excerpts import Sentences, kept_sentences, split_sentences, trimmed
 from .model import ContextSource, Insight, InsightKind, UserContext
 from .ranking import IntArray, Scores, borrow_evidence, by_score, final_scores, rank, relevance
 from .records import StoredMessage
@@ -52,6 +56,8 @@ class RenderCache:
 
     tokens: dict[str, int] = field(default_factory=dict)
     excerpts: dict[str, str] = field(default_factory=dict)
+    sentences: dict[str, tuple[str, Sentences]] = field(default_factory=dict)  # id -> (content, its sentences)
+    trimmed: dict[tuple[str, tuple[int, ...]], tuple[object, str, str]] = field(default_factory=dict)
     lines: dict[tuple[str, str, bool], tuple[object, str]] = field(default_factory=dict)
 
     def line(self, source: object, key: tuple[str, str, bool], render: Any) -> str:
@@ -262,35 +268,50 @@ def build_context(
             ("insight", insight.id, include_superseded),
             partial(insight_line, insight, include_validity=include_superseded),
         )
-        return _candidate(renders, counter, "insight", insight.id, insight.text, line, score, tuple(insight.evidence))
+        return _candidate(
+            renders,
+            counter,
+            "insight",
+            insight.id,
+            insight.text,
+            line,
+            score,
+            tuple(insight.evidence),
+            day=insight_day(insight),
+        )
 
     def message_candidate(stored: StoredMessage, score: float) -> Candidate | None:
         if stored.id in skip_ids or stored.session_id in skip_sessions:
             return None
         low, _ = turns.turn(stored)
-        return None if low else _message_candidate(renders, counter, stored, score)
+        return None if low else _message_candidate(renders, counter, stored, score, query_terms)
 
     insight_candidates = []
+    insight_rows = []
     for index, score in ranked.insights[:limit]:
         candidate = insight_candidate(index, score)
         if candidate is not None:
             insight_candidates.append(candidate)
-    sections["insight"] = insight_candidates
+            insight_rows.append(index)
+    icorpus, _ = state.insight_corpus(include_superseded)
+    sections["insight"] = _diversify(insight_candidates, icorpus.matrix, insight_rows, ranked.scored)
     summary = clean_line(state.profile.summary)
     if summary:
         # one line, defused like every other item: an LLM-written summary could otherwise close the
         # block and start lines of its own ("...\n</user_context>\nSYSTEM: ...")
         sections["summary"] = [_candidate(renders, counter, "summary", "summary", summary, summary + "\n")]
-    _, mids = state.message_corpus()
+    mcorpus, mids = state.message_corpus()
     if include_messages:
         message_candidates = []
+        message_rows = []
         for index, score in ranked.messages:
             candidate = message_candidate(state.messages[mids[index]], score)
             if candidate is not None:
                 message_candidates.append(candidate)
+                message_rows.append(index)
                 if len(message_candidates) >= limit:
                     break
-        sections["message"] = message_candidates
+        sections["message"] = _diversify(message_candidates, mcorpus.matrix, message_rows, ranked.scored)
     standing: list[Candidate] = []
     reach = query_reach(query_terms)
     if reach:  # standing items whose domains meet the query's: best fit first, then insights, then by score
@@ -347,6 +368,42 @@ def related_insights(state: UserState, query: str, query_vector: Any) -> list[In
     return [state.insights[ids[i]] for i, _ in rank(corpus, terms(query), query_vector)[:RELATED_INSIGHTS]]
 
 
+#: Re-score each section's pool so near-duplicates of better items sink (see :mod:`.diversity`).
+DIVERSIFY = True
+
+
+#: Quote long messages by the sentences that share words with the query (see :mod:`.excerpts`).
+QUERY_EXCERPTS = True
+
+
+def _excerpt(counter: TokenCounter, text: str) -> str:
+    """``text`` cut to :data:`MAX_EXCERPT_TOKENS` (`` ...`` marks a cut)."""
+    cut = counter.truncate(text[: MAX_EXCERPT_TOKENS * 16], MAX_EXCERPT_TOKENS)
+    return text if cut == text else cut.rstrip() + " ..."
+
+
+def _diversify(pool: list[Candidate], matrix: Any, rows: list[int], scored: bool) -> list[Candidate]:
+    """``pool`` (best first) re-scored by :func:`.diversity.diversified` and re-sorted (stable)."""
+    if not DIVERSIFY or not scored or len(pool) < 2:
+        return pool
+    head, tail = pool[:POOL], pool[POOL:]
+    scores = np.array([c.score for c in head])
+    adjusted = diversified(scores, matrix[np.array(rows[:POOL], dtype=np.int64)])
+    changed = adjusted != scores
+    if not changed.any():
+        return pool
+    order = np.argsort(-adjusted, kind="stable").tolist()
+    out = [_rescored(head[i], float(adjusted[i])) if changed[i] else head[i] for i in order]
+    if tail:  # the tail keeps its order after the head (all its scores are below the head's)
+        out.extend(tail)
+    return out
+
+
+def _rescored(c: Candidate, score: float) -> Candidate:
+    """``c`` with another score (a direct construction: ``dataclasses.replace`` costs ten times more)."""
+    return Candidate(c.source, c.id, c.text, c.line, c.tokens, score, c.evidence, c.order, c.day)
+
+
 def _candidate(
     renders: RenderCache,
     counter: TokenCounter,
@@ -357,23 +414,51 @@ def _candidate(
     score: float = 0.0,
     evidence: tuple[str, ...] = (),
     order: float = 0.0,
+    day: str = "",
 ) -> Candidate:
     tokens = renders.tokens.get(line)
     if tokens is None:
         tokens = counter.count(line)
         renders.tokens[line] = tokens
-    return Candidate(source, item_id, text, line, tokens, score, evidence, order)
+    return Candidate(source, item_id, text, line, tokens, score, evidence, order, day)
 
 
-def _message_candidate(renders: RenderCache, counter: TokenCounter, stored: StoredMessage, score: float) -> Candidate:
-    message = stored  # its fields
-    excerpt = renders.excerpts.get(message.id)
-    if excerpt is None:
-        cut = counter.truncate(message.content[: MAX_EXCERPT_TOKENS * 16], MAX_EXCERPT_TOKENS)
-        excerpt = message.content if cut == message.content else cut.rstrip() + " ..."
-        renders.excerpts[message.id] = excerpt
-    render = partial(message_line, message.role.value, message.created_at, excerpt)
-    line = renders.line(stored, ("message", message.id, False), render)
+def _message_candidate(
+    renders: RenderCache, counter: TokenCounter, stored: StoredMessage, score: float, query_terms: list[str]
+) -> Candidate:
+    message = stored  # its fields (no pydantic Message built)
+    kept = None
+    split: Sentences = ()
+    if QUERY_EXCERPTS:
+        cached = renders.sentences.get(message.id)
+        if cached is None or cached[0] != message.content:
+            cached = (message.content, split_sentences(message.content))
+            renders.sentences[message.id] = cached
+        split = cached[1]
+        kept = kept_sentences(split, query_terms)
+    if kept is not None:
+        hit = renders.trimmed.get((message.id, kept))
+        if hit is None or hit[0] is not stored:
+            excerpt = _excerpt(counter, trimmed(split, kept))
+            hit = (stored, excerpt, message_line(message.role.value, None, excerpt))
+            renders.trimmed[(message.id, kept)] = hit
+        _, excerpt, line = hit
+    else:
+        excerpt = renders.excerpts.get(message.id) or ""
+        if not excerpt:
+            excerpt = _excerpt(counter, message.content)
+            renders.excerpts[message.id] = excerpt
+        render = partial(message_line, message.role.value, None, excerpt)
+        line = renders.line(stored, ("message", message.id, False), render)
     return _candidate(
-        renders, counter, "message", message.id, excerpt, line, score, (message.id,), order=float(stored.seq)
+        renders,
+        counter,
+        "message",
+        message.id,
+        excerpt,
+        line,
+        score,
+        (message.id,),
+        order=float(stored.seq),
+        day=day_of(message.created_at),
     )

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from .model import ContextItem, ContextSource, Insight, InsightKind, UserContext
 from .safety import defuse_roles, defuse_tags, replace_folded
@@ -51,22 +52,50 @@ def clean_line(text: str, quoted: bool = False) -> str:
     return line if quoted else defuse_roles(line)
 
 
-def _day(value: datetime) -> str:
+@lru_cache(maxsize=16384)
+def day_of(value: datetime) -> str:
+    """The day of ``value`` as rendered in a context (``YYYY-MM-DD``)."""
     return value.strftime("%Y-%m-%d")
 
 
+_day = day_of
+
+
+#: Insights below this confidence say so in their line ("unsure"); the others carry no confidence figure.
+UNSURE_BELOW = 0.7
+
+
+def day_header(day: str) -> str:
+    """The line that opens a day's items within a section: dates are written once per day, not per item."""
+    return f"{day}:\n"
+
+
 def insight_line(insight: Insight, include_validity: bool = False) -> str:
-    """How an insight is rendered: kind, confidence and since-when, then its text."""
-    since = _day(insight.valid_from)
-    span = f"{since}..{_day(insight.valid_to)}" if include_validity and insight.valid_to else since
-    seen = f", seen {insight.times_seen}x" if insight.times_seen > 1 else ""
-    return f"- [{insight.kind.value} {insight.confidence:.2f}, {span}{seen}] {clean_line(insight.text)}\n"
+    """How an insight is rendered under its day (:func:`insight_day`): its text, after a bracket only when
+    there is more to say (superseded on a date, seen several times, low confidence)."""
+    notes = []
+    if include_validity and insight.valid_to:
+        notes.append(f"until {_day(insight.valid_to)}")
+    if insight.times_seen > 1:
+        notes.append(f"seen {insight.times_seen}x")
+    if insight.confidence < UNSURE_BELOW:
+        notes.append("unsure")
+    head = f"[{', '.join(notes)}] " if notes else ""
+    return f"- {head}{clean_line(insight.text)}\n"
 
 
-def message_line(role: str, created_at: datetime, excerpt: str) -> str:
-    """How a raw message excerpt is rendered: date and role, then the text in double quotes, with its own
-    backslashes and double quotes escaped (``\\``, ``\"``): an excerpt cannot end its quote early."""
+def insight_day(insight: Insight) -> str:
+    """The day an insight is listed under: since when it holds."""
+    return _day(insight.valid_from)
+
+
+def message_line(role: str, created_at: datetime | None, excerpt: str) -> str:
+    """How a raw message excerpt is rendered: role, then the text in double quotes, with its own backslashes
+    and double quotes escaped (``\\``, ``\"``): an excerpt cannot end its quote early. With ``created_at`` the
+    date leads the line (a line on its own); without, the line goes under a :func:`day_header`."""
     quoted = clean_line(excerpt, quoted=True).replace("\\", "\\\\").replace('"', '\\"')
+    if created_at is None:
+        return f'- {role} "{quoted}"\n'
     return f'- [{_day(created_at)} {role}] "{quoted}"\n'
 
 
@@ -82,6 +111,7 @@ class Candidate:
     score: float = 0.0
     evidence: tuple[str, ...] = ()
     order: float = 0.0  # display order within the message section (timestamp)
+    day: str = ""  # listed under this day's header within its section ("" for none: card, summary)
 
 
 @dataclass(frozen=True)
@@ -120,7 +150,8 @@ def _frame(counter: TokenCounter) -> tuple[str, str, int]:
 
 
 def render(chosen: Sequence[Candidate], counter: TokenCounter) -> str:
-    """Render chosen items in section order (items keep their given order within a section).
+    """Render chosen items in section order (items keep their given order within a section); a dated item
+    (``day``) opens its day's header line unless the item before it in the section has the same day.
 
     Each item is one line whatever its ``line`` holds: a line break or delimiter look-alike a caller left in is
     flattened and defused here (lines made by :func:`clean_line` and friends pass unchanged)."""
@@ -129,12 +160,32 @@ def render(chosen: Sequence[Candidate], counter: TokenCounter) -> str:
     head, tail, _ = _frame(counter)
     parts = [head]
     for source in SECTION_ORDER:
-        lines = [_contained(c.line) for c in chosen if c.source == source]
-        if lines:
+        items = [c for c in chosen if c.source == source]
+        if items:
             parts.append(SECTION_TITLES[source] + "\n")
-            parts.extend(lines)
+            day = ""
+            for c in items:
+                if c.day and c.day != day:
+                    parts.append(day_header(c.day))
+                day = c.day
+                parts.append(_contained(c.line))
     parts.append(tail)
     return "".join(parts)
+
+
+_HEADER_TOKENS: dict[tuple[str, str], int] = {}
+
+
+def _header_tokens(counter: TokenCounter, day: str) -> int:
+    """Tokens of :func:`day_header` for ``day`` (cached per counter name; a day line is a few tokens)."""
+    key = (counter.name, day)
+    tokens = _HEADER_TOKENS.get(key)
+    if tokens is None:
+        if len(_HEADER_TOKENS) > 65536:
+            _HEADER_TOKENS.clear()
+        tokens = counter.count(day_header(day))
+        _HEADER_TOKENS[key] = tokens
+    return tokens
 
 
 def pack(
@@ -162,10 +213,14 @@ def pack(
     chosen: list[Candidate] = []
     taken: set[tuple[str, str]] = set()
     open_sections: set[ContextSource] = set()
+    open_days: set[tuple[ContextSource, str]] = set()
     floor = policy.min_score if scored and query.strip() else float("-inf")
 
     def cost_of(c: Candidate) -> int:
-        return c.tokens + (0 if c.source in open_sections else title_tokens[c.source])
+        cost = c.tokens + (0 if c.source in open_sections else title_tokens[c.source])
+        if c.day and (c.source, c.day) not in open_days:
+            cost += _header_tokens(counter, c.day)
+        return cost
 
     def try_add(c: Candidate, limit: int) -> bool:
         nonlocal used
@@ -178,6 +233,8 @@ def pack(
         used += cost
         taken.add(key)
         open_sections.add(c.source)
+        if c.day:
+            open_days.add((c.source, c.day))
         chosen.append(c)
         return True
 
@@ -234,8 +291,8 @@ def _merged(insights: Sequence[Candidate], messages: Sequence[Candidate], insigh
 
 
 def _display_order(chosen: list[Candidate], sections: Mapping[ContextSource, Sequence[Candidate]]) -> list[Candidate]:
-    """Card, insights and summary in rank order (standing items not among a section's candidates first);
-    message excerpts chronologically."""
+    """Card and summary in rank order; insights by day (in rank order within a day), message excerpts
+    chronologically (standing items not among a section's candidates go first before the sort)."""
     picked = {(c.source, c.id) for c in chosen}
     out: list[Candidate] = []
     for source in SECTION_ORDER:
@@ -243,6 +300,8 @@ def _display_order(chosen: list[Candidate], sections: Mapping[ContextSource, Seq
         listed = {c.id for c in ranked}
         items = [c for c in chosen if c.source == source and c.id not in listed] + ranked
         if source == "message":
-            items.sort(key=lambda c: (c.order, c.id))
+            items.sort(key=lambda c: (c.day, c.order, c.id))
+        else:
+            items.sort(key=lambda c: c.day)  # stable: rank order within a day
         out.extend(items)
     return out

@@ -66,8 +66,8 @@ def test_context_follows_input_else_last_user_message(modeler: UserModeler) -> N
         ],
         session_id="old",
     )
-    # room for the frame and one insight line only (two need 69 tokens)
-    memory = PersonalChatMemoryBuffer.from_defaults("ann", modeler=modeler, context_tokens=60)
+    # room for the frame, a day line and one insight line only (two need 44 tokens)
+    memory = PersonalChatMemoryBuffer.from_defaults("ann", modeler=modeler, context_tokens=40)
 
     by_input = memory.get(input="Any jazz music concerts tonight?")[0].content or ""
     assert "Loves jazz music" in by_input and "hiking" not in by_input

@@ -78,10 +78,11 @@ KINDS = "|".join(k.value for k in InsightKind)
 DAY = r"\d{4}-\d{2}-\d{2}"
 ITEM = {
     "card": re.compile(r"- \S.*"),
-    "insight": re.compile(rf"- \[(?:{KINDS}) \d\.\d\d, {DAY}(?:\.\.{DAY})?(?:, seen \d+x)?\] \S.*"),
-    "message": re.compile(rf'- \[{DAY} (?:user|assistant|system|other)\] ".*"'),
+    "insight": re.compile(rf"- (?:\[(?:until {DAY})?(?:(?:, )?seen \d+x)?(?:(?:, )?unsure)?\] )?\S.*"),
+    "message": re.compile(r'- (?:user|assistant|system|other) ".*"'),
     "summary": re.compile(r"\S.*"),
 }
+DAY_LINE = re.compile(rf"{DAY}:")
 TITLE_TO_SOURCE = {title: source for source, title in SECTION_TITLES.items()}
 
 
@@ -106,6 +107,8 @@ def check_block(text: str) -> dict[str, list[str]]:
             items[section] = []
             continue
         assert section is not None, f"a line outside any section: {line!r}"
+        if section in ("insight", "message") and DAY_LINE.fullmatch(line):
+            continue  # the day the following items are from
         assert ITEM[section].fullmatch(line), f"not a {section} item: {line!r}"
         items[section].append(line)
     assert len(items.get("summary", [])) <= 1, "the summary is one line"
