@@ -22,7 +22,7 @@ from .context import Candidate, PackingPolicy, clean_line, day_of, insight_day, 
 from .diversity import POOL, diversified
 from .excerpts import Sentences, kept_sentences, split_sentences, trimmed
 from .model import ContextSource, Insight, InsightKind, UserContext
-from .ranking import IntArray, Scores, borrow_evidence, by_score, final_scores, rank, relevance
+from .ranking import IntArray, Scores, borrow_evidence, by_score, final_scores, rank, relevance, with_neighbours
 from .records import StoredMessage
 from .standing import is_low_content, is_standing_insight, item_domains, match, query_reach, standing_turn_domains
 from .state import UserState
@@ -175,6 +175,11 @@ def _best_fitting(
     return [(-int(fits[b]), source_rank, -float(score[b]), int(index[b])) for b in best]
 
 
+def _off_domain(groups: StandingGroups, reach: dict[str, int]) -> frozenset[int]:
+    """Corpus indices of the standing items none of whose domains is one of the query's own (``reach`` 2)."""
+    return frozenset(int(i) for domains, indices in groups if match(domains, reach) < 2 for i in indices)
+
+
 def render_cache(state: UserState) -> RenderCache:
     """The user's render cache (created on first use)."""
     cache = state.caches.get("render")
@@ -209,9 +214,11 @@ def score_all(state: UserState, query_terms: list[str], query_vector: Any, inclu
     corpus, _ = state.insight_corpus(include_superseded)
     mcorpus, _ = state.message_corpus()
     insight_scores = relevance(corpus, query_terms, query_vector)
-    message_scores = relevance(mcorpus, query_terms, query_vector)
+    own_scores = relevance(mcorpus, query_terms, query_vector, neighbours=False)
+    message_scores = with_neighbours(mcorpus, own_scores) if own_scores is not None else None
     if insight_scores is not None:
-        insight_scores = borrow_evidence(insight_scores, state.evidence_links(include_superseded), message_scores)
+        # an insight borrows what its evidence says, not what the evidence's neighbours say
+        insight_scores = borrow_evidence(insight_scores, state.evidence_links(include_superseded), own_scores)
     ifinal, mfinal = final_scores(corpus, insight_scores), final_scores(mcorpus, message_scores)
     return Rankings(
         by_score(ifinal),
@@ -286,9 +293,18 @@ def build_context(
         low, _ = turns.turn(stored)
         return None if low else _message_candidate(renders, counter, stored, score, query_terms)
 
+    reach = query_reach(query_terms)
+    floored = ranked.scored and bool(query.strip())
+    # a standing insight outside the query's own domains (the diet, for a Python bug) enters through the standing
+    # tier (its reach) or a real match, not as filler; a query naming no domain ("Ideas for today?") excludes none
+    off_domain = (
+        _off_domain(standing_insights(state, include_superseded), reach) if floored and reach else frozenset()
+    )
     insight_candidates = []
     insight_rows = []
     for index, score in ranked.insights[:limit]:
+        if index in off_domain and score < policy.min_score:
+            continue
         candidate = insight_candidate(index, score)
         if candidate is not None:
             insight_candidates.append(candidate)
@@ -313,7 +329,6 @@ def build_context(
                     break
         sections["message"] = _diversify(message_candidates, mcorpus.matrix, message_rows, ranked.scored)
     standing: list[Candidate] = []
-    reach = query_reach(query_terms)
     if reach:  # standing items whose domains meet the query's: best fit first, then insights, then by score
         keyed = _best_fitting(standing_insights(state, include_superseded), reach, ranked.insight_scores, 0)
         if include_messages:

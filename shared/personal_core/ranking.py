@@ -181,11 +181,14 @@ def session_neighbours(sessions: Sequence[str]) -> IntArray:
     return out
 
 
-def relevance(corpus: Corpus, query_terms: Sequence[str], query_vector: FloatArray | None) -> Scores | None:
+def relevance(
+    corpus: Corpus, query_terms: Sequence[str], query_vector: FloatArray | None, *, neighbours: bool = True
+) -> Scores | None:
     """How well each document matches the query (``None`` when the query carries no signal).
 
-    Cosine similarity plus BM25 scaled to [0, 1], minus the document's penalty; then each document borrows
-    part of its best same-session neighbour's score when the corpus knows its neighbours.
+    Cosine similarity plus BM25 scaled to [0, 1], minus the document's penalty; then, with ``neighbours``, each
+    document borrows part of its best same-session neighbour's score when the corpus knows its neighbours
+    (:func:`with_neighbours`).
     """
     n = len(corpus)
     scores = np.zeros(n, dtype=np.float64)
@@ -202,11 +205,18 @@ def relevance(corpus: Corpus, query_terms: Sequence[str], query_vector: FloatArr
         return None
     if corpus.penalties is not None:
         scores -= corpus.penalties
-    if corpus.neighbours is not None and n > 1:
-        padded = np.append(scores, -np.inf)  # index -1 reads the sentinel
-        best = np.maximum(padded[corpus.neighbours[:, 0]], padded[corpus.neighbours[:, 1]])
-        scores = scores + NEIGHBOUR_WEIGHT * np.where(np.isfinite(best), best, 0.0)
-    return scores
+    return with_neighbours(corpus, scores) if neighbours else scores
+
+
+def with_neighbours(corpus: Corpus, scores: Scores) -> Scores:
+    """``scores`` plus :data:`NEIGHBOUR_WEIGHT` x each document's best same-session neighbour's score (answers
+    follow questions); ``scores`` itself when the corpus knows no neighbours."""
+    if corpus.neighbours is None or len(scores) < 2:
+        return scores
+    padded = np.append(scores, -np.inf)  # index -1 reads the sentinel
+    best = np.maximum(padded[corpus.neighbours[:, 0]], padded[corpus.neighbours[:, 1]])
+    out: Scores = scores + NEIGHBOUR_WEIGHT * np.where(np.isfinite(best), best, 0.0)
+    return out
 
 
 def borrow_evidence(scores: Scores, links: tuple[IntArray, IntArray], source_scores: Scores | None) -> Scores:

