@@ -84,7 +84,7 @@ class _Columns:
 class MessageIndex:
     """The message ranking corpus of one user, kept current write by write (call under the user's lock).
 
-    A :class:`Corpus` it returns shares its arrays: use it before the next change.
+    A :class:`Corpus` it returns shares its arrays, postings and id list: use it before the next change.
     """
 
     def __init__(self, dimension: int) -> None:
@@ -223,7 +223,7 @@ class MessageIndex:
         n = len(self.ids)
         cols = self._cols
         corpus = Corpus(
-            ids=list(self.ids),
+            ids=self.ids,  # shared, not copied: a copy touches 100,000 scattered strings (~2 ms) after every write
             matrix=cols.matrix[:n],
             lexical=self.lexical,
             priors=message_priors((newest - cols.times[:n]) / DAY),

@@ -9,7 +9,8 @@ import math
 from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -144,6 +145,7 @@ class Corpus:
     priors: npt.NDArray[np.float64]
     neighbours: IntArray | None = None  # (n, 2): previous / next index in the same session, -1 for none
     penalties: npt.NDArray[np.float64] | None = None  # subtracted from relevance (other speakers' turns)
+    _weights: tuple[npt.NDArray[np.float64], Scores] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -168,6 +170,26 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def prior_weights(self) -> Scores:
+        """``priors ** PRIOR_EXPONENT``, computed once per priors array (do not change ``priors`` in place)."""
+        cached = self._weights
+        if cached is None or cached[0] is not self.priors:
+            cached = (self.priors, np.power(self.priors, PRIOR_EXPONENT))
+            self._weights = cached
+        return cached[1]
+
+
+def cosines(matrix: FloatArray, vector: Any) -> FloatArray:
+    """``matrix @ vector`` in float32 (the rows and the vector are L2-normalised: cosine similarities).
+
+    numpy's own single-threaded dot loop (``einsum``), not BLAS: the product reads the whole matrix (100 MB at
+    100,000 x 256) and is memory bound; multi-threaded BLAS gemv was slower and 2-3x less steady on a shared
+    machine (p50 14 vs 5 ms, p95 30-40 vs 8 ms, benchmarks/results/big_user.md). A float64 vector is cast
+    first (mixed types would convert the whole matrix to float64).
+    """
+    product: FloatArray = np.einsum("ij,j->i", matrix, np.asarray(vector, dtype=np.float32))
+    return product
 
 
 def session_neighbours(sessions: Sequence[str]) -> IntArray:
@@ -194,12 +216,14 @@ def relevance(
     scores = np.zeros(n, dtype=np.float64)
     signal = False
     if n and query_vector is not None and np.any(query_vector):
-        scores += corpus.matrix @ query_vector
+        scores += cosines(corpus.matrix, query_vector)
         signal = True
     lexical = corpus.lexical.scores(query_terms) if n else scores
     top = float(lexical.max()) if n else 0.0
     if top > 0:
-        scores += LEXICAL_WEIGHT * lexical / top
+        lexical *= LEXICAL_WEIGHT  # in place, the same operations in the same order as LEXICAL_WEIGHT * x / top
+        lexical /= top
+        scores += lexical
         signal = True
     if not signal:
         return None
@@ -209,14 +233,19 @@ def relevance(
 
 
 def with_neighbours(corpus: Corpus, scores: Scores) -> Scores:
-    """``scores`` plus :data:`NEIGHBOUR_WEIGHT` x each document's best same-session neighbour's score (answers
-    follow questions); ``scores`` itself when the corpus knows no neighbours."""
-    if corpus.neighbours is None or len(scores) < 2:
+    """A new array: ``scores`` plus :data:`NEIGHBOUR_WEIGHT` x each document's best same-session neighbour's score
+    (answers follow questions); ``scores`` itself when the corpus knows no neighbours."""
+    n = len(scores)
+    if corpus.neighbours is None or n < 2:
         return scores
-    padded = np.append(scores, -np.inf)  # index -1 reads the sentinel
+    padded = np.empty(n + 1, dtype=np.float64)  # the spare slot is the sentinel that neighbour index -1 reads
+    padded[:n] = scores
+    padded[n] = -np.inf
     best = np.maximum(padded[corpus.neighbours[:, 0]], padded[corpus.neighbours[:, 1]])
-    out: Scores = scores + NEIGHBOUR_WEIGHT * np.where(np.isfinite(best), best, 0.0)
-    return out
+    best[~np.isfinite(best)] = 0.0
+    best *= NEIGHBOUR_WEIGHT
+    best += scores
+    return best
 
 
 def borrow_evidence(scores: Scores, links: tuple[IntArray, IntArray], source_scores: Scores | None) -> Scores:
@@ -252,7 +281,9 @@ def final_scores(corpus: Corpus, scores: Scores | None) -> Scores:
         priors: Scores = corpus.priors.copy()
         return priors
     # A small floor keeps the priors' order among documents with no relevance at all.
-    final: Scores = (np.maximum(scores, 0.0) + RELEVANCE_FLOOR) * np.power(corpus.priors, PRIOR_EXPONENT)
+    final: Scores = np.maximum(scores, 0.0)
+    final += RELEVANCE_FLOOR
+    final *= corpus.prior_weights()
     return final
 
 
