@@ -59,6 +59,8 @@ class RenderCache:
     sentences: dict[str, tuple[str, Sentences]] = field(default_factory=dict)  # id -> (content, its sentences)
     trimmed: dict[tuple[str, tuple[int, ...]], tuple[object, str, str]] = field(default_factory=dict)
     lines: dict[tuple[str, str, bool], tuple[object, str]] = field(default_factory=dict)
+    #: (insight id, with validity) -> (the insight object, its candidate at score 0, its normalised text)
+    insights: dict[tuple[str, bool], tuple[Insight, Candidate, str]] = field(default_factory=dict)
 
     def line(self, source: object, key: tuple[str, str, bool], render: Any) -> str:
         """The rendered line of ``source`` (an insight or stored message), cached while it is the same object
@@ -268,24 +270,27 @@ def build_context(
 
     def insight_candidate(index: int, score: float) -> Candidate | None:
         insight = state.insights[ids[index]]
-        if insight.is_current and normalise(insight.text) in on_card:
+        key = (insight.id, include_superseded)
+        hit = renders.insights.get(key)
+        if hit is None or hit[0] is not insight:  # rendered once per insight object (updates replace it)
+            line = insight_line(insight, include_validity=include_superseded)
+            template = _candidate(
+                renders,
+                counter,
+                "insight",
+                insight.id,
+                insight.text,
+                line,
+                0.0,
+                tuple(insight.evidence),
+                day=insight_day(insight),
+            )
+            hit = (insight, template, normalise(insight.text))
+            renders.insights[key] = hit
+        _, template, normalised = hit
+        if insight.is_current and normalised in on_card:
             return None  # already rendered as a card entry
-        line = renders.line(
-            insight,
-            ("insight", insight.id, include_superseded),
-            partial(insight_line, insight, include_validity=include_superseded),
-        )
-        return _candidate(
-            renders,
-            counter,
-            "insight",
-            insight.id,
-            insight.text,
-            line,
-            score,
-            tuple(insight.evidence),
-            day=insight_day(insight),
-        )
+        return _rescored(template, score)
 
     def message_candidate(stored: StoredMessage, score: float) -> Candidate | None:
         if stored.id in skip_ids or stored.session_id in skip_sessions:
@@ -297,9 +302,7 @@ def build_context(
     floored = ranked.scored and bool(query.strip())
     # a standing insight outside the query's own domains (the diet, for a Python bug) enters through the standing
     # tier (its reach) or a real match, not as filler; a query naming no domain ("Ideas for today?") excludes none
-    off_domain = (
-        _off_domain(standing_insights(state, include_superseded), reach) if floored and reach else frozenset()
-    )
+    off_domain = _off_domain(standing_insights(state, include_superseded), reach) if floored and reach else frozenset()
     insight_candidates = []
     insight_rows = []
     for index, score in ranked.insights[:limit]:
