@@ -155,10 +155,11 @@ class Ingest:
         """
         with self.cache.user(user_id) as state:
             new = _unseen(state, batch, derived_ids)
+            before = _turn_before(state, new[0]) if new and self.inline is not None else None
         if not new:
             return []
         vectors = self.embedder.embed_documents([m.content for m in new])  # outside the lock
-        update = self._derive_inline(new)
+        update = self._derive_inline(new, before)
         embed = self._embedder_with(_texts_of(update)) if update is not None else self.embedder.embed_documents
         with self.cache.user(user_id) as state:
             keep = {m.id for m in _unseen(state, new, derived_ids)}  # another thread may have stored some
@@ -167,7 +168,7 @@ class Ingest:
             if len(keep) < len(new):
                 vectors = np.stack([v for m, v in zip(new, vectors, strict=True) if m.id in keep])
                 new = [m for m in new if m.id in keep]
-                update = self._derive_inline(new)
+                update = self._derive_inline(new, before)
             stored = [StoredMessage(m, self.next_seq()) for m in new]
             records: list[Record] = [message_to_record(sm, vectors[i]) for i, sm in enumerate(stored)]
             planned: list[Record] = []
@@ -187,14 +188,31 @@ class Ingest:
                 DeriveQueue.add_counters(db, user_id, counters)
 
             self.write(state, records + planned, also=also)
+            newest = state.caches.setdefault(_NEWEST_TURN, {})
+            for sm in stored:  # in observation order: the last of each session is its newest turn
+                newest[sm.session_id] = sm.id
         return new
 
-    def _derive_inline(self, new: Sequence[Message]) -> ModelUpdate | None:
-        """What the inline reasoner learns from ``new`` (history-only messages are not shown to it)."""
+    def _derive_inline(self, new: Sequence[Message], before: Message | None = None) -> ModelUpdate | None:
+        """What the inline reasoner learns from ``new`` (history-only messages are not shown to it).
+
+        ``before`` (the assistant turn stored just before ``new`` in its session) leads the batch as history-only
+        context when the batch opens with the user's reply to it: a choice resolves against the options it lists.
+        """
         if self.inline is None:
             return None
         learnable = [m for m in new if not m.history_only]
-        return self.inline.derive(learnable) if learnable else ModelUpdate()
+        if not learnable:
+            return ModelUpdate()
+        first = learnable[0]
+        if (
+            before is not None
+            and before.role is Role.ASSISTANT
+            and first.role is Role.USER
+            and before.session_id == first.session_id
+        ):
+            learnable.insert(0, before.model_copy(update={"history_only": True}))
+        return self.inline.derive(learnable)
 
     def _user_tokens(self, message: Message) -> int:
         """Tokens a message adds toward a batch: the user's own text only (other turns are context)."""
@@ -373,6 +391,28 @@ def _unseen(state: UserState, batch: Sequence[Message], derived_ids: Collection[
         if message.id not in state.messages and message.id not in fresh:
             fresh[message.id] = message
     return list(fresh.values())
+
+
+#: Key in :attr:`UserState.caches`: session id -> id of that session's newest stored message.
+_NEWEST_TURN = "ingest.newest_turn"
+
+
+def _turn_before(state: UserState, first: Message) -> Message | None:
+    """The newest stored message of ``first``'s session (what a new turn answers), or None.
+
+    Remembered per session as messages are stored; looked up once by observation order after a load or when
+    that message was deleted.
+    """
+    newest: dict[str, str] = state.caches.setdefault(_NEWEST_TURN, {})
+    known = newest.get(first.session_id)
+    stored = state.messages.get(known) if known is not None else None
+    if stored is None:
+        in_session = (s for s in state.messages.values() if s.session_id == first.session_id)
+        stored = max(in_session, key=lambda s: (s.seq, s.id), default=None)
+        if stored is None:
+            return None
+        newest[first.session_id] = stored.id
+    return stored.message
 
 
 def _texts_of(update: ModelUpdate | None) -> list[str]:

@@ -74,6 +74,10 @@ class Reasoner(Protocol):
     :class:`~personal_core.heuristic.HeuristicReasoner` (no LLM) and any reasoner of yours implement it and run
     inside ``observe()``; :class:`~personal_core.reasoner.LLMReasoner` implements it too, and is run by the
     durable background deriver instead.
+
+    ``derive`` gets the newly observed messages of one user, in order. When they open with the user's reply to an
+    assistant turn stored earlier in the same session, that turn leads them, marked ``history_only``: context
+    to read (the options a "the second one" refers to), never something to learn from.
     """
 
     name: str

@@ -243,3 +243,14 @@ def test_a_failing_reasoner_llm_never_fails_the_chain(backend, make_model, chat_
         assert failing_model.calls >= 1
         assert stats["llm_failures"] >= 1 and stats["batches_failed"] == 1
         assert stats["messages_observed"] == 4  # every exchange was still recorded
+
+
+def test_a_choice_made_in_the_next_turn_is_learned(memory, make_model, chat_prompt, cfg) -> None:
+    """LangChain records each exchange in its own call: the offered list and the choice resolve across them."""
+    offer = "Here are some ideas:\n1. Take a guided kayak tour.\n2. Visit the modern art museum.\n3. Try pottery."
+    model = make_model(offer, "Enjoy it!")
+    chain = _chain(memory, chat_prompt, model)
+    chain.invoke({"question": "What should I do this weekend?"}, config=cfg("ann", "s1"))
+    chain.invoke({"question": "I'll go with the second one."}, config=cfg("ann", "s1"))
+    texts = [i.text for i in memory.modeler.user_model("ann").insights]
+    assert "Chose: Visit the modern art museum" in texts
