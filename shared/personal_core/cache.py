@@ -3,6 +3,13 @@
 Reads and writes of one user hold that user's lock (:meth:`UserCache.user`); other users are not held up.
 With ``refresh_after`` set (server mode), a user cached longer than that is read again on its next use, to
 see what other processes wrote.
+
+Memory: after a load of :data:`RELEASE_AFTER` records or more, chromadb's in-memory index is dropped
+(:meth:`~personal_core.store.ChromaStore.release_memory`) and the C heap's freed temporaries are returned to
+the system (:func:`~personal_core.store_load.trim_heap`). Measured at 100,000 messages x 256 dimensions
+(``benchmarks/big_user.py``): the user costs the loading process ~200 MiB; once it writes again, chromadb loads
+the shard's HNSW index back (~160 MiB more, ~1.2 KB a record at 256 dimensions; with a Chroma server that
+memory is the server's, not this process's).
 """
 
 from __future__ import annotations

@@ -36,6 +36,11 @@ from .text import normalise, terms
 DAY = 86400.0
 
 
+def _own(vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """``vector`` itself, or a copy when it is a view (of a page of loaded records: kept, it would keep the page)."""
+    return vector if vector.base is None else vector.copy()
+
+
 class _RecordKeys:
     """Which message a message record id stands for, in 8 bytes a message: ``hash(record id)`` in an int64
     array beside the message ids (a dict from record id strings to message ids cost ~130 bytes a message).
@@ -138,7 +143,7 @@ class UserState:
                 if quotable(stored):
                     appended.append((stored, record.embedding))
                 else:
-                    self._side_vectors[message_id] = record.embedding
+                    self._side_vectors[message_id] = _own(record.embedding)
             elif record.type == INS:
                 insight = record_to_insight(record)
                 if insight.id not in self.insights:
@@ -146,7 +151,7 @@ class UserState:
                     self._next_insight_seq += 1
                 self._forget_insight(insight.id)
                 self.insights[insight.id] = insight
-                self.insight_vectors[insight.id] = record.embedding
+                self.insight_vectors[insight.id] = _own(record.embedding)
                 self._track_insight(insight)
                 self.insights_version += 1
             elif record.type == USR:
@@ -159,7 +164,7 @@ class UserState:
                 index.extend(ordered)
             else:  # out of conversation order: rebuilt on the next read
                 index.stale = True
-                self._side_vectors.update((s.id, v) for s, v in ordered)
+                self._side_vectors.update((s.id, _own(v)) for s, v in ordered)
         for record_id in deletes:
             gone_id = self._record_keys.pop(record_id, self._message_record_id)
             if gone_id is not None:

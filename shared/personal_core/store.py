@@ -10,10 +10,12 @@ Embedded mode (a path) is single-process: a lock file makes a second process fai
 :class:`StoreLockedError`. For several processes run ``chroma run --path DIR`` and pass an ``HttpClient``.
 
 Limits kept here: every ``get`` that can grow is paged (chromadb fails past 32,766 records in one get); every
-Chroma call runs under a watchdog (:func:`.store_guards.call_with_deadline`) and fails typed; an embedded
-write first checks the free disk space (:class:`StoreFullError`, the journal keeps the data); closing an
-embedded store drops chromadb's per-path cache, so a reopen reads the disk. After :mod:`.reembed` the shard
-collections of generation ``g`` are ``<namespace>.g<g>-shard-NNNN``.
+Chroma call runs under a watchdog (:func:`.store_guards.call_with_deadline`) and fails typed; an embedded write
+first checks the free disk space (:class:`StoreFullError`, the journal keeps the data); closing an embedded store
+drops chromadb's per-path cache, so a reopen reads the disk. Memory: chromadb keeps the HNSW index of every shard
+it reads or writes in memory (~1.2 KB a record at 256 dimensions); :meth:`ChromaStore.release_memory` drops it
+(the user cache does after a large load), and the C heap is trimmed every :data:`TRIM_EVERY` records written.
+After :mod:`.reembed` the shard collections of generation ``g`` are ``<namespace>.g<g>-shard-NNNN``.
 """
 
 from __future__ import annotations
