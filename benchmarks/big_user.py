@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import ctypes
 import gc
+import os
 import random
 import tempfile
 import time
@@ -271,6 +272,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "loops": args.loops,
         "goals": GOALS,
         "peak_rss_mb": peak_rss_mb(),
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],  # latencies vary 2-3x with machine load
         "rows": rows,
         "environment": environment(),
     }
@@ -338,7 +340,7 @@ def render(result: dict[str, Any]) -> str:
     goals = (
         f"Goals: p95 <= {GOALS['after_write_p95_ms']:.0f} ms right after a write, <= {GOALS['warm_p95_ms']:.0f} ms "
         f"warm, RSS <= {GOALS['rss_mb']:.0f} MiB for the user (its share of the process). Peak RSS of the run: "
-        f"{result['peak_rss_mb']} MiB."
+        f"{result['peak_rss_mb']} MiB. Load average at the end: {result.get('load_average_at_end', '-')}."
     )
     load = (
         f"Fresh process at {result['rows'][-1]['messages']:,} messages: first context() (loads the user) "
