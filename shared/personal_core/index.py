@@ -66,7 +66,6 @@ class Int8Rows:
     def __init__(self, codes: CodeArray, scales: FloatArray) -> None:
         self.codes = codes
         self.scales = scales
-        self._buffer: FloatArray | None = None
 
     @classmethod
     def of(cls, vectors: npt.ArrayLike) -> Int8Rows:
@@ -97,9 +96,7 @@ class Int8Rows:
         query = np.asarray(vector, dtype=np.float32)
         n, dim = self.shape
         out = np.empty(n, dtype=np.float32)
-        if self._buffer is None:
-            self._buffer = np.empty((min(CHUNK, max(n, 1)), dim), dtype=np.float32)
-        buffer = self._buffer
+        buffer = np.empty((min(CHUNK, max(n, 1)), dim), dtype=np.float32)  # per call: safe from any thread
         for start in range(0, n, CHUNK):
             end = min(start + CHUNK, n)
             block = buffer[: end - start]
