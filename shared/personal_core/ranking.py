@@ -186,8 +186,13 @@ def cosines(matrix: FloatArray, vector: Any) -> FloatArray:
     numpy's own single-threaded dot loop (``einsum``), not BLAS: the product reads the whole matrix (100 MB at
     100,000 x 256) and is memory bound; multi-threaded BLAS gemv was slower and 2-3x less steady on a shared
     machine (p50 14 vs 5 ms, p95 30-40 vs 8 ms, benchmarks/results/big_user.md). A float64 vector is cast
-    first (mixed types would convert the whole matrix to float64).
+    first (mixed types would convert the whole matrix to float64). Rows held in another form (the message
+    index's int8 rows, :class:`personal_core.index.Int8Rows`) compute the product themselves (``cosines``).
     """
+    own = getattr(matrix, "cosines", None)
+    if own is not None:
+        scores: FloatArray = own(vector)
+        return scores
     product: FloatArray = np.einsum("ij,j->i", matrix, np.asarray(vector, dtype=np.float32))
     return product
 

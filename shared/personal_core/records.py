@@ -406,10 +406,13 @@ def records_from_get(got: Any, dimension: int) -> list[Record]:
     """Records from a Chroma ``get`` result (documents, metadatas, embeddings included); a missing embedding
     is a zero vector of ``dimension``."""
     embeddings = got.get("embeddings")
+    # one float32 array for the page (rows are views of it): no small array per record to fragment the heap;
+    # whoever keeps a record's vector beyond the page copies it (UserState.apply does)
+    matrix = np.asarray(embeddings, dtype=np.float32) if embeddings is not None and len(embeddings) else None
     records: list[Record] = []
     for i, record_id in enumerate(got["ids"]):
         metadata = dict(got["metadatas"][i] or {})
-        vector = np.asarray(embeddings[i], dtype=np.float32) if embeddings is not None else None
+        vector = matrix[i] if matrix is not None else None
         records.append(
             Record(
                 id=record_id,

@@ -26,6 +26,7 @@ from .records import (
     Profile,
     Record,
     StoredMessage,
+    message_record_id,
     record_to_insight,
     record_to_message,
     record_to_profile,
@@ -33,6 +34,51 @@ from .records import (
 from .text import normalise, terms
 
 DAY = 86400.0
+
+
+def _own(vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """``vector`` itself, or a copy when it is a view (of a page of loaded records: kept, it would keep the page)."""
+    return vector if vector.base is None else vector.copy()
+
+
+class _RecordKeys:
+    """Which message a message record id stands for, in 8 bytes a message: ``hash(record id)`` in an int64
+    array beside the message ids (a dict from record id strings to message ids cost ~130 bytes a message).
+    A hit is confirmed by the message's own record id (``record_id_of``), so a hash collision cannot match."""
+
+    def __init__(self) -> None:
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._ids: list[str | None] = []
+        self._dead = 0
+
+    def add(self, record_id: str, message_id: str) -> None:
+        n = len(self._ids)
+        if n == len(self._keys):
+            grown = np.zeros(max(64, n + n // 4), dtype=np.int64)
+            grown[:n] = self._keys
+            self._keys = grown
+        self._keys[n] = hash(record_id)
+        self._ids.append(message_id)
+
+    def pop(self, record_id: str, record_id_of: Callable[[str], str]) -> str | None:
+        """The message id of ``record_id``, forgotten here (None: not a message record held here)."""
+        rows: list[int] = np.flatnonzero(self._keys[: len(self._ids)] == hash(record_id)).tolist()
+        for row in rows:
+            message_id = self._ids[row]
+            if message_id is not None and record_id_of(message_id) == record_id:
+                self._ids[row] = None
+                self._dead += 1
+                self._compact()
+                return message_id
+        return None
+
+    def _compact(self) -> None:
+        """Drop the dead rows once they are half of all."""
+        if self._dead * 2 > len(self._ids):
+            alive = [i for i, m in enumerate(self._ids) if m is not None]
+            self._keys = self._keys[alive].copy() if alive else np.zeros(0, dtype=np.int64)
+            self._ids = [self._ids[i] for i in alive]
+            self._dead = 0
 
 
 @dataclass
@@ -46,8 +92,8 @@ class UserState:
     insights: dict[str, Insight] = field(default_factory=dict)
     insight_vectors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
     messages: dict[str, StoredMessage] = field(default_factory=dict)
-    record_of_message: dict[str, str] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _record_keys: _RecordKeys = field(default_factory=lambda: _RecordKeys(), repr=False)
     evicted: bool = False
     loaded: bool = False
     loaded_at: float = 0.0  # time.monotonic() when loaded from storage
@@ -90,13 +136,14 @@ class UserState:
                         self._newest = None
                 self._count_content(stored, 1)
                 self.messages[message_id] = stored
-                self.record_of_message[record.id] = message_id
+                if previous is None:
+                    self._record_keys.add(record.id, message_id)
                 if self._newest is not None:
                     self._newest = max(self._newest, stored.created_at.timestamp())
                 if quotable(stored):
                     appended.append((stored, record.embedding))
                 else:
-                    self._side_vectors[message_id] = record.embedding
+                    self._side_vectors[message_id] = _own(record.embedding)
             elif record.type == INS:
                 insight = record_to_insight(record)
                 if insight.id not in self.insights:
@@ -104,7 +151,7 @@ class UserState:
                     self._next_insight_seq += 1
                 self._forget_insight(insight.id)
                 self.insights[insight.id] = insight
-                self.insight_vectors[insight.id] = record.embedding
+                self.insight_vectors[insight.id] = _own(record.embedding)
                 self._track_insight(insight)
                 self.insights_version += 1
             elif record.type == USR:
@@ -117,9 +164,9 @@ class UserState:
                 index.extend(ordered)
             else:  # out of conversation order: rebuilt on the next read
                 index.stale = True
-                self._side_vectors.update((s.id, v) for s, v in ordered)
+                self._side_vectors.update((s.id, _own(v)) for s, v in ordered)
         for record_id in deletes:
-            gone_id = self.record_of_message.pop(record_id, None)
+            gone_id = self._record_keys.pop(record_id, self._message_record_id)
             if gone_id is not None:
                 gone = self.messages.pop(gone_id, None)
                 if gone is not None:
@@ -135,6 +182,9 @@ class UserState:
                 self.insights_version += 1
         index.compact()
         self.version += 1
+
+    def _message_record_id(self, message_id: str) -> str:
+        return message_record_id(self.user_id, message_id)
 
     def _track_insight(self, insight: Insight) -> None:
         if insight.is_current:
@@ -176,6 +226,7 @@ class UserState:
         self.profile = Profile()
         self.has_profile = False
         self.message_index.clear()
+        self._record_keys = _RecordKeys()
         self._newest = 0.0
         self._newest_insight = 0.0
         self._current.clear()
@@ -186,7 +237,6 @@ class UserState:
             self.insight_vectors,
             self.messages,
             self._side_vectors,
-            self.record_of_message,
             self._content_counts,
             self._corpora,
             self._links,

@@ -11,7 +11,7 @@ import pytest
 
 from personal_core import HashingEmbedder, Insight, InsightKind, Message, ModelUpdate, Role
 from personal_core.candidates import standing_cache, standing_turns
-from personal_core.index import MessageIndex, build_message_corpus
+from personal_core.index import Int8Rows, MessageIndex, build_message_corpus
 from personal_core.planning import plan_update
 from personal_core.ranking import Corpus, LexicalIndex, borrow_evidence, order, relevance
 from personal_core.records import (
@@ -185,9 +185,11 @@ def test_matrix_grows_without_losing_rows() -> None:
     for r in records:
         index.append(record_to_message(r), r.embedding)
     corpus = index.corpus(newest=0.0)
-    assert corpus.matrix.shape == (300, EMB.dimension) and corpus.matrix.flags.c_contiguous
-    assert np.array_equal(corpus.matrix, np.stack([r.embedding for r in records]))
-    assert corpus.matrix.dtype == np.float32
+    stacked = np.stack([r.embedding for r in records])
+    assert corpus.matrix.shape == (300, EMB.dimension) and corpus.matrix.dtype == np.float32
+    assert isinstance(corpus.matrix, Int8Rows) and corpus.matrix.codes.flags.c_contiguous
+    assert np.array_equal(corpus.matrix, Int8Rows.of(stacked))  # the rows survive the growths bit for bit
+    assert np.abs(np.asarray(corpus.matrix) - stacked).max() <= corpus.matrix.scales.max() / 2 + 1e-7
 
 
 def _insight_record(iid: str, text: str, minutes: int, state_flag: str, evidence: list[str]) -> Record:

@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from benchmarks.big_user import _queries, _turns
 from personal_core import HashingEmbedder, StoreError, UserModeler, store_load
 from personal_core import store as store_module
+from personal_core.index import Int8Rows
 
 USER = "big"
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -39,10 +39,11 @@ def test_incremental_contexts_equal_a_fresh_load(tmp_path: Path) -> None:
             corpus, ids = state.message_corpus()
             assert len(ids) == 3000 - 20 - 2
             assert "m1499" not in ids and "m3" not in ids and "m200" not in ids  # s10 = m200..m219
-            assert corpus.matrix.dtype == np.float32 and corpus.matrix.flags.c_contiguous
+            assert isinstance(corpus.matrix, Int8Rows) and corpus.matrix.codes.flags.c_contiguous
+            assert corpus.matrix.codes.nbytes == len(ids) * modeler.embedder.dimension  # one byte a component
             assert not hasattr(state, "message_vectors")  # no per-message vector arrays beside the matrix
             vectors = corpus.matrix.nbytes
-            assert state.message_index.nbytes() < 1.5 * vectors  # capacity at most 1.125x the rows; columns, postings
+            assert state.message_index.nbytes() < 3 * vectors  # capacity at most 1.125x the rows; columns, postings
     with UserModeler(tmp_path / "store", embedder=HashingEmbedder()) as reopened:
         assert _contexts(reopened, queries) == live
 
