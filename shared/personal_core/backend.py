@@ -67,7 +67,8 @@ class Backend:
         except BaseException:
             store.close()
             raise
-        flusher = Flusher(journal, store.apply, interval=flush_interval)
+        # between bursts of writes, chromadb's in-memory indexes of big shards are given back (see ChromaStore)
+        flusher = Flusher(journal, store.apply, interval=flush_interval, on_idle=store.release_idle_memory)
         flusher.start()
         return cls(store, chosen, journal, queue, flusher, client_journals)
 

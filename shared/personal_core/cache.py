@@ -4,9 +4,9 @@ Reads and writes of one user hold that user's lock (:meth:`UserCache.user`); oth
 With ``refresh_after`` set (server mode), a user cached longer than that is read again on its next use, to
 see what other processes wrote.
 
-Memory: after a load of :data:`RELEASE_AFTER` records or more, chromadb's in-memory index is dropped
-(:meth:`~personal_core.store.ChromaStore.release_memory`) and the C heap's freed temporaries are returned to
-the system (:func:`~personal_core.store_load.trim_heap`). Measured at 100,000 messages x 256 dimensions
+Memory: after a load of :data:`~personal_core.store.RELEASE_MIN_RECORDS` records or more, chromadb's
+in-memory index is dropped and the C heap's freed temporaries are returned to the system
+(:meth:`~personal_core.store.ChromaStore.release_memory`). Measured at 100,000 messages x 256 dimensions
 (``benchmarks/big_user.py``): the user costs the loading process ~200 MiB; once it writes again, chromadb loads
 the shard's HNSW index back (~160 MiB more, ~1.2 KB a record at 256 dimensions; with a Chroma server that
 memory is the server's, not this process's).
@@ -24,13 +24,7 @@ from .errors import ClosedError
 from .journal import Journal
 from .records import Record
 from .state import UserState
-from .store import ChromaStore
-from .store_load import trim_heap
-
-#: A load of at least this many records is followed by :meth:`ChromaStore.release_memory` (chromadb drops the
-#: HNSW index it loaded to read the user: ~170 MB at 100,000 messages x 256 dimensions; the next write to the
-#: shard loads it again) and by returning the C heap's freed temporaries to the system.
-RELEASE_AFTER = 20_000
+from .store import RELEASE_MIN_RECORDS, ChromaStore
 
 
 class UserCache:
@@ -44,7 +38,7 @@ class UserCache:
         self._dimension = dimension
         self._capacity = capacity
         self.refresh_after = refresh_after
-        self.release_after = RELEASE_AFTER
+        self.release_after = RELEASE_MIN_RECORDS  # see ChromaStore.release_memory
         self._states: OrderedDict[str, UserState] = OrderedDict()
         self._lock = threading.Lock()
         self.closed = False
@@ -137,6 +131,4 @@ class UserCache:
         state.loaded = True
         state.loaded_at = loaded_at
         if count >= self.release_after:
-            trim_heap()
             self._store.release_memory()
-            trim_heap()

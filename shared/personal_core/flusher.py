@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 
 from .journal_file import Entry, Journal, coalesce, user_hash
@@ -29,6 +30,9 @@ class Flusher(BackgroundThread):
     :meth:`Journal.quarantine`), so one poison entry never blocks everyone. (A refused entry alone in the
     journal cannot be told from an outage: it is retried until another write goes through.) ``lock`` is held
     while a batch is applied, so callers can exclude the flusher (``forget`` does).
+
+    ``on_idle`` (if given) runs once in the flusher's thread when ``idle_after`` seconds passed since the last
+    batch it wrote: the backend gives chromadb's in-memory indexes back between bursts of writes.
     """
 
     thread_name = "personal-flusher"
@@ -44,6 +48,8 @@ class Flusher(BackgroundThread):
         pause: float = 0.02,
         max_attempts: int = 3,
         probe_entries: int = 3,
+        on_idle: Callable[[], object] | None = None,
+        idle_after: float = 30.0,
     ) -> None:
         super().__init__()
         self.journal = journal
@@ -57,6 +63,9 @@ class Flusher(BackgroundThread):
         self.lock = threading.RLock()
         self.failures = 0
         self._backoff = interval
+        self.on_idle = on_idle
+        self.idle_after = idle_after
+        self._last_write: float | None = None  # monotonic time of the last batch written since on_idle ran
 
     def drain_once(self) -> int:
         """Move one batch to the store; returns how many entries left the queue (applied or quarantined).
@@ -75,6 +84,7 @@ class Flusher(BackgroundThread):
                     raise  # alone, it cannot be told from an outage
                 return self._isolate(entries, exc)
             self.journal.ack(e.seq for e in entries)
+            self._last_write = time.monotonic()
             return len(entries)
 
     def _isolate(self, entries: list[Entry], batch_error: Exception) -> int:
@@ -105,6 +115,7 @@ class Flusher(BackgroundThread):
         if not applied:
             raise batch_error
         self.journal.ack(applied)
+        self._last_write = time.monotonic()
         quarantined = 0
         for entry, error in refused:  # others went through: these are refused, not an outage
             attempts = self.journal.record_failure(entry.seq)
@@ -138,7 +149,20 @@ class Flusher(BackgroundThread):
             while self.drain_once() >= self.batch_entries and not self.stopping:
                 self._stop.wait(self.pause)
             self._backoff = self.interval
+            self._maybe_idle()
         except Exception as exc:  # noqa: BLE001 - the flusher must survive any store failure
             self.failures += 1
             self._backoff = min(self.max_backoff, max(self.interval, self._backoff * 2))
             logger.warning("writing the journal to Chroma failed (retrying in %.1fs): %s", self._backoff, exc)
+
+    def _maybe_idle(self) -> None:
+        """Run ``on_idle`` once ``idle_after`` seconds after the last write (once per burst of writes)."""
+        last = self._last_write
+        if self.on_idle is None or last is None or time.monotonic() - last < self.idle_after:
+            return
+        self._last_write = None
+        try:
+            with self.lock:
+                self.on_idle()
+        except Exception as exc:  # noqa: BLE001 - an idle chore must never stop the flusher
+            logger.warning("the flusher's idle step failed: %s", exc)

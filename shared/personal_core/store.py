@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -49,7 +48,7 @@ from .errors import (
 )
 from .records import Record, records_from_get
 from .scrub import zero_unused_hnsw_capacity
-from .store_guards import ProcessLock, SharedLock, call_with_deadline, typed_store_error
+from .store_guards import ProcessLock, SharedLock, call_with_deadline, ensure_free_space, typed_store_error
 from .store_load import load_pages, retried, trim_heap
 
 logger = logging.getLogger(__name__)
@@ -67,6 +66,10 @@ MIN_FREE_BYTES = 50 * 2**20  # an embedded flush needs this much free disk (or t
 OP_TIMEOUT = 300.0  # seconds one Chroma call may take before the caller gets a typed error (a watchdog)
 LOAD_TIMEOUT = 60.0  # seconds a load may take, retries included
 TRIM_EVERY = 20_000  # records written between two returns of the C heap's free pages (see trim_heap)
+#: chromadb's in-memory indexes are given back (:meth:`ChromaStore.release_idle_memory`) after a load of this
+#: many records, and when the flusher goes idle while the shards opened hold this many (~1.2 KB a record at 256
+#: dimensions: ~25 MB); the next read or write of a shard loads its index again.
+RELEASE_MIN_RECORDS = 20_000
 _FULL = ["documents", "metadatas", "embeddings"]
 
 
@@ -300,26 +303,10 @@ class ChromaStore:
             trim_heap()
 
     def check_space(self, records: Sequence[Record]) -> None:
-        """Raise :class:`StoreFullError` when an embedded store's disk has less free space than a write of
-        ``records`` needs: :attr:`min_free_bytes`, or twice the batch's estimated size if more.
-
-        chromadb's embedded writes can hang forever on a full disk, so they are not attempted then.
-        """
-        if self.path is None:
-            return
-        estimate = sum(3 * (len(r.document.encode("utf-8", "surrogatepass")) + 4 * r.embedding.size) for r in records)
-        need = max(self.min_free_bytes, 2 * estimate)
-        try:
-            free = shutil.disk_usage(self.path).free
-        except OSError as exc:
-            logger.debug("could not read the free space of %s: %s", self.path, exc)
-            return
-        if free < need:
-            raise StoreFullError(
-                f"only {free / 2**20:.1f} MB are free on the disk of {self.path}; writing to Chroma needs "
-                f"{need / 2**20:.1f} MB (min_free_bytes). Nothing is lost: the writes stay in the journal and "
-                "are flushed once space is freed."
-            )
+        """Raise :class:`StoreFullError` when an embedded store's disk lacks the space a write of ``records``
+        needs (see :func:`.store_guards.ensure_free_space`): chromadb's embedded writes can hang on a full disk."""
+        if self.path is not None:
+            ensure_free_space(self.path, records, self.min_free_bytes)
 
     def _chunk(self) -> int:
         return max(1, min(4000, self._max_batch()))
@@ -345,15 +332,32 @@ class ChromaStore:
                 return 1000
         return self._max_batch_size
 
+    def held_records(self) -> int:
+        """Records of the shard collections opened since the client was (re)opened: chromadb holds each one's
+        HNSW index in memory (0 for a client passed in or a server: not this process's memory)."""
+        if not self._owns_client or self.path is None:
+            return 0
+        with self._collections_lock:
+            opened = list(self._collections.values())
+        with self._access.shared():
+            return sum(int(self._call(c.count, "counting records")) for c in opened)
+
+    def release_idle_memory(self, min_records: int = RELEASE_MIN_RECORDS) -> bool:
+        """:meth:`release_memory` when the shards opened hold at least ``min_records`` records; returns whether
+        it released."""
+        return self.held_records() >= min_records and self.release_memory()
+
     def release_memory(self) -> bool:
         """Make chromadb drop what it holds in memory for this store: the HNSW index of every shard read or
         written since it was opened (each record's vector and links: ~1.2 KB a record at 256 dimensions, 170 MB
         at 100,000), by closing and reopening an embedded client this store opened. The next read or write of a
-        shard loads its index again (~0.5-1 s at 100,000 records). Returns False when there is nothing to do (a
-        client passed in, a server: its memory is not this process's).
+        shard loads its index again (~0.5-1 s at 100,000 records). The C heap's free pages are returned to the
+        system before and after. Returns False when there is nothing to do (a client passed in, a server: its
+        memory is not this process's).
         """
         if not self._owns_client or self.path is None:
             return False
+        trim_heap()  # the C heap's freed temporaries first, then chromadb's index, then what that freed
         with self._access.exclusive():
             with self._collections_lock:
                 self._collections.clear()
@@ -371,6 +375,7 @@ class ChromaStore:
                 self._client = _chroma().PersistentClient(path=str(self.path), settings=_no_telemetry())
             except Exception as exc:
                 raise typed_store_error(exc, f"reopening the Chroma store at {self.path}") from exc
+        trim_heap()
         return True
 
     def delete_user(self, user_id: str) -> None:
@@ -538,23 +543,3 @@ class ChromaStore:
                 offset += page_size
         return sorted(users)
 
-
-def read_pin(
-    path: str | os.PathLike[str] | None = None, *, client: Any | None = None, namespace: str = "personal"
-) -> dict[str, Any] | None:
-    """The pin of the store at ``path`` (or behind ``client``) without opening a ``UserModeler``, or None.
-
-    The pin is ``{"embedder", "dimension", "shards", "schema"}``. None when no store is there; a path with no
-    Chroma store is not created. Raises :class:`StoreLockedError` if another process holds the embedded store.
-    """
-    if client is None:
-        directory = Path(path) if path is not None else default_path()
-        if not (directory / CHROMA_SQLITE).is_file():
-            return None
-        store = ChromaStore(directory, namespace=namespace)
-    else:
-        store = ChromaStore(client=client, namespace=namespace)
-    try:
-        return store.read_pin()
-    finally:
-        store.close()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import errno
 import logging
+import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -187,3 +188,22 @@ def call_with_deadline(fn: Callable[[], T], seconds: float, doing: str) -> T:
     if isinstance(value, PersonalError) or not isinstance(value, Exception):
         raise value
     raise typed_store_error(value, doing) from value
+
+
+def ensure_free_space(path: Path, records: Sequence[Any], min_free_bytes: int) -> None:
+    """Raise :class:`StoreFullError` when the disk of ``path`` has less free space than ``min_free_bytes``, or
+    than twice the estimated size of ``records`` (their documents and float32 embeddings, written three times:
+    SQLite, its WAL, the index) if more. Unreadable free space is not an error (logged)."""
+    estimate = sum(3 * (len(r.document.encode("utf-8", "surrogatepass")) + 4 * r.embedding.size) for r in records)
+    need = max(min_free_bytes, 2 * estimate)
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError as exc:
+        logger.debug("could not read the free space of %s: %s", path, exc)
+        return
+    if free < need:
+        raise StoreFullError(
+            f"only {free / 2**20:.1f} MB are free on the disk of {path}; writing to Chroma needs "
+            f"{need / 2**20:.1f} MB (min_free_bytes). Nothing is lost: the writes stay in the journal and "
+            "are flushed once space is freed."
+        )

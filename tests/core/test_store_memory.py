@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import random
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -107,3 +108,26 @@ def test_a_hash_collision_cannot_delete_another_message(monkeypatch: pytest.Monk
 
 def test_trim_heap_is_safe_to_call() -> None:
     assert trim_heap() in (True, False)
+
+
+def test_the_flusher_gives_chromas_memory_back_once_writes_pause(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    with UserModeler(tmp_path / "s", embedder=HashingEmbedder(), flush_interval=0.05) as modeler:
+        store, flusher = modeler.internals.store, modeler.internals.flusher
+        assert flusher.on_idle == store.release_idle_memory  # the backend wires it (default threshold)
+        released: list[bool] = []
+        flusher.on_idle = lambda: released.append(store.release_idle_memory(min_records=100))
+        flusher.idle_after = 0.2
+        client = store.client
+        modeler.observe("big", _turns(rng, 0, 150, T0))
+        deadline = time.monotonic() + 30
+        while not released and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert released == [True] and store.client is not client  # once, after the burst, then reopened
+        time.sleep(0.5)
+        assert released == [True]  # nothing written since: not again
+        assert store.held_records() == 0  # no shard opened since the release
+        modeler.observe("big", _turns(rng, 150, 2, T0))
+        modeler.flush_writes()
+        assert store.held_records() >= 152 and store.release_idle_memory(min_records=10**6) is False
+        assert len(modeler.messages("big")) == 152

@@ -23,7 +23,7 @@ from personal_core import (
 )
 from personal_core import tokens as tokens_module
 from personal_core.embedding import EmbedderUnavailableError, UnavailableEmbedder
-from personal_core.store import read_pin
+from personal_core.store_pin import read_pin
 from personal_core.tokens import TiktokenCounter, resolve_counter
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from support.chroma_server import free_port
 
-from personal_core import HashingEmbedder, UserModeler
+from personal_core import HashingEmbedder, UserModeler, store_guards
 from personal_core import store as store_module
 from personal_core.errors import StoreError, StoreFullError, StoreUnavailableError
 from personal_core.store import ChromaStore, http_client
@@ -141,7 +141,7 @@ def test_a_full_disk_fails_the_flush_typed_and_loses_nothing(store_path: Path, m
     m = UserModeler(store_path, embedder=HashingEmbedder(), shards=2, flush_interval=3600)
     try:
         monkeypatch.setattr(
-            store_module.shutil, "disk_usage", lambda p: real(p)._replace(free=store_module.MIN_FREE_BYTES - 1)
+            store_guards.shutil, "disk_usage", lambda p: real(p)._replace(free=store_module.MIN_FREE_BYTES - 1)
         )
         m.observe("alice", [{"role": "user", "content": "I love tea."}])  # journaled: acknowledged
         with pytest.raises(StoreFullError, match="free"):
@@ -149,7 +149,7 @@ def test_a_full_disk_fails_the_flush_typed_and_loses_nothing(store_path: Path, m
         assert m.stats()["journal_pending"] >= 1
         assert [x.content for x in m.messages("alice")] == ["I love tea."]
         assert m.internals.store.load_user("alice") == []  # nothing reached Chroma
-        monkeypatch.setattr(store_module.shutil, "disk_usage", real)  # space returns
+        monkeypatch.setattr(store_guards.shutil, "disk_usage", real)  # space returns
         m.flush_writes()
         assert m.stats()["journal_pending"] == 0
     finally:
@@ -179,12 +179,12 @@ def test_forget_on_a_full_disk_fails_typed_before_dropping_the_shard(
         m.observe("keeper", [{"role": "user", "content": "I love long walks."}])
         m.observe("victim", [{"role": "user", "content": "I love secret things."}])
         m.flush_writes()
-        monkeypatch.setattr(store_module.shutil, "disk_usage", lambda p: real(p)._replace(free=1024))
+        monkeypatch.setattr(store_guards.shutil, "disk_usage", lambda p: real(p)._replace(free=1024))
         with pytest.raises(StoreError, match="forget") as caught:
             m.forget("victim")
         assert isinstance(caught.value.__cause__, StoreFullError)
         assert m.messages("victim") == []
         assert len(m.internals.store.load_user("keeper")) >= 1  # the shard was not dropped
-        monkeypatch.setattr(store_module.shutil, "disk_usage", real)
+        monkeypatch.setattr(store_guards.shutil, "disk_usage", real)
         m.forget("victim")  # space is back: the erasure finishes
         assert [x.content for x in m.messages("keeper")] == ["I love long walks."]

@@ -30,8 +30,8 @@ from ..embedding import (
 from ..errors import InvalidInputError, PersonalError, StoreError, StoreLockedError
 from ..locks import holder_pid
 from ..modeler import UserModeler
-from ..store import read_pin
 from ..store_guards import LOCK_FILE
+from ..store_pin import read_pin
 
 EMBEDDER_HELP = (
     "the store's embedder as module:attr: a factory (function or class, called without arguments) or an object; "
