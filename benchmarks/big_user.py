@@ -174,6 +174,16 @@ def _settled_rss_mb() -> float:
     return current_rss_mb() or 0.0
 
 
+def _idle_rss_mb(modeler: UserModeler) -> tuple[float, float]:
+    """RSS once the flusher, idle since the last write, gave chromadb's in-memory index back (its default
+    ``idle_after``), and how long that took; RSS as it is if nothing was given back within ``idle_after`` + 15 s."""
+    store, flusher = modeler.internals.store, modeler.internals.flusher
+    start = time.perf_counter()
+    while store.held_records() and time.perf_counter() - start < flusher.idle_after + 15:
+        time.sleep(0.5)
+    return current_rss_mb() or 0.0, round(time.perf_counter() - start, 1)
+
+
 def _cold_load(path: str) -> dict[str, Any]:
     """In a fresh process: open the store, then the first ``context()`` (loads the user); time and RSS growth;
     then the user's first write (Chroma loads the shard's index again to apply it) and RSS once more."""
@@ -195,6 +205,7 @@ def _cold_load(path: str) -> dict[str, Any]:
         start = time.perf_counter()
         modeler.context(USER, "trip to Lisbon")
         after_write = time.perf_counter() - start
+        idle, idle_wait = _idle_rss_mb(modeler)
     return {
         "first_context_s": round(seconds, 2),
         "rss_open_mb": before,
@@ -207,6 +218,9 @@ def _cold_load(path: str) -> dict[str, Any]:
         "rss_after_first_write_mb": written,
         "user_after_first_write_mb": round(written - before, 1),
         "context_after_first_write_ms": round(after_write * 1000, 1),
+        "rss_idle_mb": idle,
+        "user_idle_mb": round(idle - before, 1),
+        "idle_wait_s": idle_wait,
     }
 
 
@@ -241,6 +255,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 rss_measured = current_rss_mb() or 0.0
                 settled = _settled_rss_mb()
                 log(f"after the measures: RSS {rss_measured} MiB, settled {settled} MiB")
+                idle, idle_wait = _idle_rss_mb(modeler)
+                log(f"writes paused {idle_wait} s: RSS {idle} MiB")
                 rows.append(
                     {
                         "messages": size,
@@ -253,6 +269,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         "user_after_measures_mb": round(rss_measured - rss_open, 1),
                         "rss_settled_mb": settled,
                         "user_settled_mb": round(settled - rss_open, 1),
+                        "rss_idle_mb": idle,
+                        "user_idle_mb": round(idle - rss_open, 1),
+                        "idle_wait_s": idle_wait,
                         "flush_seconds": round(flush_s, 2),
                         "index_mib": round(_index_bytes(modeler) / 2**20, 1),
                         **figures,
@@ -324,6 +343,14 @@ def render(result: dict[str, Any]) -> str:
             ],
             [f"writing process, settled (gc + malloc_trim) ({n})", r["rss_settled_mb"], r["user_settled_mb"]],
         ]
+        if "rss_idle_mb" in r:
+            memory.append(
+                [
+                    f"writing process, writes paused {r['idle_wait_s']} s (the flusher gave chromadb's index back)",
+                    r["rss_idle_mb"],
+                    r["user_idle_mb"],
+                ]
+            )
     cold = result.get("cold_load")
     if cold and result["rows"]:
         memory += [
@@ -336,6 +363,14 @@ def render(result: dict[str, Any]) -> str:
                 cold["user_after_first_write_mb"],
             ],
         ]
+        if "rss_idle_mb" in cold:
+            memory.append(
+                [
+                    f"fresh process, writes paused {cold['idle_wait_s']} s (the flusher gave chromadb's index back)",
+                    cold["rss_idle_mb"],
+                    cold["user_idle_mb"],
+                ]
+            )
     memory = [row if len(row) == 4 else [*row, _verdict(float(row[2]))] for row in memory]  # type: ignore[arg-type]
     goals = (
         f"Goals: p95 <= {GOALS['after_write_p95_ms']:.0f} ms right after a write, <= {GOALS['warm_p95_ms']:.0f} ms "
