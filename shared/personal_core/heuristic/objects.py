@@ -8,7 +8,10 @@ from collections.abc import Sequence
 
 from .vocabulary import _NAME_STOP, MAX_OBJECT_WORDS
 
-_HARD_BOUNDARY = re.compile(r"[,;:()\[\]{}|–—…!?.\s](?:(?<=[,;:()\[\]{}|–—…!?])|(?<=\.)\.\.|(?<=\s)-+\s)")
+# (a colon between two word characters is part of a name or a time: "CS:GO", "10:30")
+_HARD_BOUNDARY = re.compile(
+    r"[,;:()\[\]{}|–—…!?.\s](?:(?<=[,;()\[\]{}|–—…!?])|(?<=:)(?!(?<=\w:)\w)|(?<=\.)\.\.|(?<=\s)-+\s)"
+)
 _STOP_WORDS = frozenset(
     "but because cause cuz although though however whereas unless since except which who whom whose if whenever "
     "lol haha hehe btw tbh thanks".split()
