@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import date
 
 from ..model import InsightKind
-from .builders import _REJECT_PRONOUN_START, _Finding
+from .builders import _Finding
 from .objects import _clean_object
 from .sentences import _QUESTION_END, _SPACES, _blocked, _sentences
 from .stances import _third
@@ -53,7 +53,9 @@ _IRREGULAR = _forms(
     "buy bought, get got gotten, run ran, win won, meet met, find found, see saw seen, read read, build built, "
     "come came, give gave given, teach taught, lead led, spend spent, throw threw thrown, hold held, eat ate eaten, "
     "swim swam swum, sing sang sung, drive drove driven, fly flew flown, hang hung, catch caught, sell sold, "
-    "ride rode ridden, sew sewed sewn, grow grew grown, hear heard, have had, do did done, learn learned learnt"
+    "ride rode ridden, sew sewed sewn, grow grew grown, hear heard, have had, do did done, learn learned learnt, "
+    "break broke broken, hurt hurt, sit sat, stand stood, speak spoke spoken, wear wore worn, feed fed, bring brought, "
+    "send sent, lend lent, keep kept"
 )
 _REGULAR = frozenset(
     """visited started joined baked cooked painted finished completed adopted attended tried discovered played
@@ -63,7 +65,10 @@ _REGULAR = frozenset(
     participated entered practiced practised trained biked cycled explored toured checked reconnected reunited
     presented mentored coached helped planted rescued married designed crafted knitted filmed submitted achieved
     reached welcomed interviewed auditioned redecorated remodeled remodelled repainted upgraded tasted listened
-    shopped jogged skied kayaked fished walked finished wrapped hiked snorkeled""".split()
+    shopped jogged skied kayaked fished walked wrapped snorkeled talked chatted worked shared snapped raised
+    stumbled roasted grilled contacted rehearsed emailed failed chilled arrived whipped accomplished revised saved
+    contributed pitched scored decorated tackled connected stayed reorganized reorganised injured sprained cleaned
+    installed sketched ordered pursued secured landed struggled faced visited""".split()
 )
 _PAST = {**{w: w for w in _REGULAR}, **_IRREGULAR}
 # Past forms that are not also a participle ("I've went" is not said; "I've took" neither).
@@ -92,7 +97,7 @@ _REJECT_AFTER = {
     "had": r"to|no|been|never|nothing|better|always|a\s+(?:feeling|thought|hunch|sense|idea)|an\s+idea|fun|me",
     "made": r"sure|me|myself|up\s+my\s+mind|do|fun|my\s+(?:day|week|year)",
     "took": r"a\s+while|time|forever|ages|long|me|my\s+time|care|a\s+(?:second|minute|moment)",
-    "did": r"a\s+lot|my\s+best|well|great|good|okay|ok|fine|nothing",
+    "did": r"a\s+lot|my\s+best|well|great|good|okay|ok|alright|all\s+right|fine|nothing",
     "found": r"out|myself|me",
     "heard": r"back|from|nothing",
     "saw": r"how|why|myself",
@@ -143,30 +148,42 @@ _ADVERBS = (
     "totally usually often always regularly normally typically frequently"
 )
 _EVENT = re.compile(
-    r"\bI(?:(?P<ve>'ve|\s+have)|(?P<m>'m|\s+am)|(?P<was>\s+was))?(?P<adv>(?:\s+(?:"
-    + "|".join(_ADVERBS.split())
-    + r"))*)\s+(?P<verb>[a-z]+)(?![\w'])",
+    r"\b(?:(?P<we>we)|I)(?:(?P<ve>'ve|\s+have)|(?P<m>(?<=I)'m|(?<=I)\s+am|(?<=e)'re|(?<=e)\s+are)|"
+    r"(?P<was>(?<=I)\s+was|(?<=e)\s+were))?(?P<adv>(?:\s+(?:" + "|".join(_ADVERBS.split()) + r"))*)\s+"
+    r"(?P<verb>[a-z]+)(?![\w'])",
     _F,
 )
-# Subject left out at a sentence's start ("Just finished my first marathon!", "Took a trip to Rome last week").
-_DROPPED = re.compile(r"^(?P<adv>(?:(?:just|finally|recently|also)\s+)*)(?P<verb>[a-z]+)(?![\w'])", _F)
+# Subject left out at a sentence's start ("Just finished my first marathon!", "Took a trip to Rome last week",
+# "Been working on a mural").
+_DROPPED = re.compile(
+    r"^(?P<adv>(?:(?:just|finally|recently|also|lately)\s+)*)(?:(?P<been>been)\s+)?(?P<verb>[a-z]+)(?![\w'])", _F
+)
+# "... and watched a film last night": a second event of the same subject.
+_AND_VERB = re.compile(r"\s+and\s+(?:(?:also|then|later|finally|just)\s+)?(?P<verb>[a-z]+)(?![\w'])", _F)
+# Telling the news is not reporting someone's words ("I'm excited to tell you I started ...").
+_TELLING = re.compile(r"\b(?:tell|let)\s+you\s+(?:know\s+)?(?:that\s+)?$|\bguess\s+what\W*$", _F)
 # Past forms that often follow a dropped "it" or "that" ("Made my day!", "Got me thinking", "Saw that coming").
 _NOT_DROPPED = frozenset("made got had saw found heard did came gave read".split())
 _REJECT_OBJECT = re.compile(
-    _REJECT_PRONOUN_START.pattern + r"|(?:how|why|where|when|who|whether|if|like|me|myself|him|her|them|us|"
-    r"out|up|off|around|over|on|in|again|together|both|a\s+few|a\s+couple|to\s+(?:realize|realise|think|feel|"
-    r"wonder|understand|notice|believe|hope|wish|see\s+(?:how|why|that|what)))\b",
+    r"(?:it|it's|its|that|this|these|those|them|him|her|what|which|so|too|very|much|a\s+lot|all\s+of\s+it|"
+    r"everything|nothing|something|anything|none|here|there|about\s+it|how|why|where|when|who|whether|if|like|me|"
+    r"myself|us|again|together|both|a\s+few|a\s+couple|(?:one|some|any)(?:\s+(?:of|more|time|too|other|else))?\s*$|"
+    r"to\s+(?:realize|realise|think|feel|wonder|understand|notice|believe|hope|wish|see\s+(?:how|why|that|what)))\b",
     _F,
 )
 _NEGATION = re.compile(r"\b(?:not|never|no\s+longer|nothing|nobody|none|neither|nor)\b|n't\b", _F)
 _VAGUE = frozenset(
     """back home out in on up off away there here it over through around along by for to at again too also well
-    the a an my their this that some more much so very time day night today week ever about just""".split()
+    the a an my their this that some more much so very time day night today week ever about just while ages long
+    now lot bunch him her them us""".split()
 )
 _EMOTIONS = frozenset(w.replace("_", " ").split()[0] for w in _EMOTION_WORDS.split())
 # Words a long object is cut before ("... some people [in my vegan diet group]").
 _BREAKS = frozenset("to for and with in on at of from by that which who while after before during".split())
-_TRAILING = frozenset("a an the of to in on at for with and or from by their my our about into as".split())
+_TRAILING = frozenset(
+    "a an the of to in on at for with and or from by their my our about into as just too also really so even still "
+    "though".split()
+)
 # Where an event's clause ends: a comma, semicolon, colon (not inside "CS:GO"), bracket, or a dash.
 _CLAUSE_BREAK = re.compile(r"[,;()]|:(?!\w)|\s[-–—]+\s|(?<=\w)[-–—]+\s|\s[-–—]+(?=\w)")
 # Words after which "I" opens a clause of its own; after any other word it opens a relative clause ("the book I
@@ -190,7 +207,9 @@ def _opens_clause(sentence: str, start: int) -> bool:
     if not prefix or not prefix[-1].isalnum():
         return True
     last = _LAST_WORD.search(prefix)
-    return (last is not None and last.group(1).lower() in _OPENERS) or _lead_time(sentence, start) is not None
+    if last is not None and last.group(1).lower() in _OPENERS:
+        return True
+    return _lead_time(sentence, start) is not None or _TELLING.search(prefix + " ") is not None
 
 
 def _clause(rest: str) -> str:
@@ -288,9 +307,12 @@ def _statement(match: re.Match[str], sentence: str) -> tuple[str, str, str, Insi
     return None
 
 
-def _render(head: str, verb: str, rest: str, lead: re.Match[str] | None, said: date | None) -> str | None:
+def _render(
+    head: str, verb: str, rest: str, lead: re.Match[str] | None, said: date | None, *, others: bool = False
+) -> str | None:
     """The insight's text: the head, the object and, when a time expression in the object (or ``lead``) can be
-    resolved, its date at the end (an unresolvable one stays as written); None when no usable object."""
+    resolved, its date at the end (an unresolvable one stays as written); None when no usable object. ``others``:
+    the user said "we" ("with others" is added unless the object says with whom)."""
     obj = _object(_clause(rest), verb)
     if obj is None:
         return None
@@ -304,30 +326,68 @@ def _render(head: str, verb: str, rest: str, lead: re.Match[str] | None, said: d
     short = _shortened(obj) if obj else ""
     if short is None or (not short and (verb not in _COMPLETE or not when)):
         return None
-    return " ".join(part for part in (head, short, when) if part)
+    company = "with others" if others and not re.search(r"\b(?:with|together)\b", short, _F) else ""
+    return " ".join(part for part in (head, short, company, when) if part)
+
+
+def _second(rest: str) -> tuple[str, str] | None:
+    """(verb, rest) of a second past event joined by "and" in the clause ``rest``, if any."""
+    for match in _AND_VERB.finditer(_clause(rest)):
+        verb = match.group("verb").lower()
+        if verb in _PAST:
+            return verb, rest[match.end() :]
+    return None
+
+
+def _dropped_events(sentence: str, said: date | None) -> Iterator[_Finding]:
+    """Events whose "I" is left out at the sentence's start ("Just got back from Oslo!")."""
+    dropped = _DROPPED.match(sentence)
+    if dropped is None or not sentence[:1].isupper():
+        return
+    verb = dropped.group("verb").lower()
+    rest = sentence[dropped.end() :]
+    adverb = bool(dropped.group("adv").strip())
+    if dropped.group("been"):
+        if verb in _ING:
+            text = _render(f"Has been {verb}", verb, rest, None, said)
+            if text is not None:
+                yield _Finding(InsightKind.FACT, text, ACTIVITY_CONFIDENCE)
+        return
+    timed = TIME.search(_clause(rest)) is not None
+    if verb in _PAST and ((adverb and verb not in ("read", "did")) or (timed and verb not in _NOT_DROPPED)):
+        text = _render(verb.capitalize(), verb, rest, None, said)
+        if text is not None:
+            yield _Finding(InsightKind.FACT, text, EVENT_CONFIDENCE)
+
+
+def _unblocked(sentence: str, start: int) -> bool:
+    """True unless the statement at ``start`` is hypothetical, quoted or reported (telling news is not)."""
+    telling = _TELLING.search(sentence[:start])
+    if telling is not None:
+        sentence, start = sentence[: telling.start()] + sentence[start:], telling.start()
+    return not _blocked(sentence, start)
 
 
 def _sentence_events(sentence: str, said: date | None) -> Iterator[_Finding]:
     if _QUESTION_END.search(sentence):
         return
-    dropped = _DROPPED.match(sentence)
-    if dropped is not None and sentence[:1].isupper():
-        verb = dropped.group("verb").lower()
-        rest = sentence[dropped.end() :]
-        timed = dropped.group("adv").strip() or TIME.search(_clause(rest)) is not None
-        if verb in _PAST and verb not in _NOT_DROPPED and timed:
-            text = _render(verb.capitalize(), verb, rest, None, said)
-            if text is not None:
-                yield _Finding(InsightKind.FACT, text, EVENT_CONFIDENCE)
+    yield from _dropped_events(sentence, said)
     for match in _EVENT.finditer(sentence):
         start = match.start()
-        if not _opens_clause(sentence, start) or _blocked(sentence, start):
+        if not _opens_clause(sentence, start) or not _unblocked(sentence, start):
             continue
         found = _statement(match, sentence)
         if found is None:
             continue
         head, verb, rest, kind, confidence = found
-        text = _render(head, verb, rest, _lead_time(sentence, start), said)
+        others = match.group("we") is not None
+        lead = _lead_time(sentence, start)
+        text = _render(head, verb, rest, lead, said, others=others)
+        if text is None and not match.group("ve") and not match.group("m") and not match.group("was"):
+            second = _second(rest)  # "I took your advice and watched it last night" -> "Watched ..."
+            if second is not None:
+                verb, rest = second
+                text = _render(verb.capitalize(), verb, rest, lead, said, others=others)
         if text is not None:
             yield _Finding(kind, text, confidence)
 
