@@ -28,9 +28,7 @@ _NUMBERS = {
     "ten": 10,
 }
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_MONTHS = (
-    "January February March April May June July August September October November December".split()
-)
+_MONTHS = "January February March April May June July August September October November December".split()
 _NUMBER = r"(?P<n>a|an|one|two|three|four|five|six|seven|eight|nine|ten|\d{1,2})"
 _DAY = "|".join(_WEEKDAYS) + "|mon|tues|tue|wed|thurs|thur|thu|fri|sat|sun"
 #: A relative time expression; each alternative has a named group saying what it is.
