@@ -22,7 +22,7 @@ from .builders import _Finding
 from .objects import _clean_object
 from .sentences import _QUESTION_END, _SPACES, _blocked, _sentences
 from .stances import _third
-from .vocabulary import _EMOTION_WORDS, _F
+from .vocabulary import _EMOTION_WORDS, _F, _REL_MODS, _RELS_ANY
 from .when import TIME, resolve
 
 #: Most words in an event's object ("a pottery class at the community center"); a longer one is cut at a phrase
@@ -55,7 +55,7 @@ _IRREGULAR = _forms(
     "swim swam swum, sing sang sung, drive drove driven, fly flew flown, hang hung, catch caught, sell sold, "
     "ride rode ridden, sew sewed sewn, grow grew grown, hear heard, have had, do did done, learn learned learnt, "
     "break broke broken, hurt hurt, sit sat, stand stood, speak spoke spoken, wear wore worn, feed fed, bring brought, "
-    "send sent, lend lent, keep kept"
+    "send sent, lend lent, keep kept, set set"
 )
 _REGULAR = frozenset(
     """visited started joined baked cooked painted finished completed adopted attended tried discovered played
@@ -153,21 +153,33 @@ _EVENT = re.compile(
     r"(?P<verb>[a-z]+)(?![\w'])",
     _F,
 )
-# Subject left out at a sentence's start ("Just finished my first marathon!", "Took a trip to Rome last week",
+# Subject left out at a sentence's start ("Just finished my first marathon!", "Took a trip to Rome",
 # "Been working on a mural").
 _DROPPED = re.compile(
     r"^(?P<adv>(?:(?:just|finally|recently|also|lately)\s+)*)(?:(?P<been>been)\s+)?(?P<verb>[a-z]+)(?![\w'])", _F
 )
+# What the user's people did or like ("My daughter started ballet", "My kids love the beach").
+_MY_PEOPLE = re.compile(
+    r"\bmy\s+(?P<who>" + _REL_MODS + r"(?:" + _RELS_ANY + r"|family|fam|team))(?![\w'-])(?P<adv>(?:\s+(?:just|also|"
+    r"really|finally|recently|all|both|always|usually|even|absolutely))*)\s+(?:(?P<be>is|are)\s+)?"
+    r"(?P<verb>[a-z]+)(?![\w'])",
+    _F,
+)
+_PEOPLE_LIKE = frozenset("love loves like likes enjoy enjoys adore adores".split())
+#: Confidence of what the user says their people did or like.
+PEOPLE_CONFIDENCE = 0.75
 # "... and watched a film last night": a second event of the same subject.
 _AND_VERB = re.compile(r"\s+and\s+(?:(?:also|then|later|finally|just)\s+)?(?P<verb>[a-z]+)(?![\w'])", _F)
 # Telling the news is not reporting someone's words ("I'm excited to tell you I started ...").
 _TELLING = re.compile(r"\b(?:tell|let)\s+you\s+(?:know\s+)?(?:that\s+)?$|\bguess\s+what\W*$", _F)
 # Past forms that often follow a dropped "it" or "that" ("Made my day!", "Got me thinking", "Saw that coming").
 _NOT_DROPPED = frozenset("made got had saw found heard did came gave read".split())
+# ... and some that say so without a date or "just" ("Took some trial and error", "Worked out fine").
+_NEEDS_TIME = frozenset("took worked helped passed kept set started ended turned".split())
 _REJECT_OBJECT = re.compile(
     r"(?:it|it's|its|that|this|these|those|them|him|her|what|which|so|too|very|much|a\s+lot|all\s+of\s+it|"
     r"everything|nothing|something|anything|none|here|there|about\s+it|how|why|where|when|who|whether|if|like|me|"
-    r"myself|us|again|together|both|a\s+few|a\s+couple|(?:one|some|any)(?:\s+(?:of|more|time|too|other|else))?\s*$|"
+    r"myself|us|they|he|she|we|you|again|together|both|a\s+few|a\s+couple|(?:one|some|any)(?:\s+(?:of|more|time|too|other|else))?\s*$|"
     r"to\s+(?:realize|realise|think|feel|wonder|understand|notice|believe|hope|wish|see\s+(?:how|why|that|what)))\b",
     _F,
 )
@@ -191,7 +203,8 @@ _CLAUSE_BREAK = re.compile(r"[,;()]|:(?!\w)|\s[-–—]+\s|(?<=\w)[-–—]+\s|\
 _OPENERS = frozenset(
     """and but so because cause cuz then also plus or yet now today yesterday tonight recently lately finally
     actually well oh yeah yes yep anyway anyways honestly luckily fortunately unfortunately sadly thankfully hey hi
-    guess basically seriously ago week weekend month year night morning afternoon evening time too btw""".split()
+    guess basically seriously ago week weekend month year night morning afternoon evening time too btw after before
+    while until till""".split()
 )
 # Verbs complete without an object when a date says when ("I graduated last week").
 _COMPLETE = frozenset(
@@ -354,7 +367,9 @@ def _dropped_events(sentence: str, said: date | None) -> Iterator[_Finding]:
                 yield _Finding(InsightKind.FACT, text, ACTIVITY_CONFIDENCE)
         return
     timed = TIME.search(_clause(rest)) is not None
-    if verb in _PAST and ((adverb and verb not in ("read", "did")) or (timed and verb not in _NOT_DROPPED)):
+    if verb in _PAST and (
+        (adverb and verb not in ("read", "did")) or (verb not in _NOT_DROPPED and (timed or verb not in _NEEDS_TIME))
+    ):
         text = _render(verb.capitalize(), verb, rest, None, said)
         if text is not None:
             yield _Finding(InsightKind.FACT, text, EVENT_CONFIDENCE)
@@ -368,10 +383,30 @@ def _unblocked(sentence: str, start: int) -> bool:
     return not _blocked(sentence, start)
 
 
+def _people_events(sentence: str, said: date | None) -> Iterator[_Finding]:
+    """What the user says their family, friends or pets did or like, with them as the subject ("Their son
+    started ballet", "Their kids love the beach")."""
+    for match in _MY_PEOPLE.finditer(sentence):
+        start = match.start()
+        if not _opens_clause(sentence, start) or not _unblocked(sentence, start):
+            continue
+        verb = match.group("verb").lower()
+        be = (match.group("be") or "").lower()
+        if be and verb not in _ING and verb != "learning":
+            continue
+        if not be and verb not in _PAST and verb not in _PEOPLE_LIKE:
+            continue
+        head = _SPACES.sub(" ", f"Their {match.group('who')}{match.group('adv')} {be} {verb}")
+        text = _render(head, verb, sentence[match.end() :], _lead_time(sentence, start), said)
+        if text is not None:
+            yield _Finding(InsightKind.RELATIONSHIP, text, PEOPLE_CONFIDENCE)
+
+
 def _sentence_events(sentence: str, said: date | None) -> Iterator[_Finding]:
     if _QUESTION_END.search(sentence):
         return
     yield from _dropped_events(sentence, said)
+    yield from _people_events(sentence, said)
     for match in _EVENT.finditer(sentence):
         start = match.start()
         if not _opens_clause(sentence, start) or not _unblocked(sentence, start):
