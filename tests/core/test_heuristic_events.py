@@ -195,3 +195,17 @@ def test_no_date_without_a_time_expression_or_a_day() -> None:
     assert find_when("I went to the market.", date(2024, 5, 16)) is None
     found = find_when("I went yesterday.", None)
     assert found is not None and found.resolved is None
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("I'm so proud of you!", []),
+        ("I'm really happy for you.", []),
+        ("I'm so glad you made it.", []),
+        ("I'm proud of my garden this year.", ["Feels proud"]),
+        ("I'm so happy.", ["Feels happy"]),
+    ],
+)
+def test_a_reaction_to_the_other_person_is_not_the_user_s_feeling(content: str, expected: list[str]) -> None:
+    assert [i.text for i in derive(content).new_insights if i.kind == InsightKind.EMOTION] == expected
