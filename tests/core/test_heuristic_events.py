@@ -209,3 +209,34 @@ def test_no_date_without_a_time_expression_or_a_day() -> None:
 )
 def test_a_reaction_to_the_other_person_is_not_the_user_s_feeling(content: str, expected: list[str]) -> None:
     assert [i.text for i in derive(content).new_insights if i.kind == InsightKind.EMOTION] == expected
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("My kids love the aquarium.", ["Their kids love the aquarium"]),
+        ("My daughter started ballet last week.", ["Their daughter started ballet in the week before 2024-05-16"]),
+        ("My little brother is learning to juggle.", ["Their little brother is learning to juggle"]),
+        ("My wife loves it.", []),  # pointing at the conversation
+        ("The bike my son bought is red.", []),  # a relative clause
+        ("My mom said I was lazy.", []),
+        ("If my dad went there he would love it.", []),
+        ("My husband didn't go to the game.", []),
+    ],
+)
+def test_what_the_user_s_people_did_or_like(content: str, expected: list[str]) -> None:
+    update = derive(content)
+    assert [i.text for i in update.new_insights if i.kind == InsightKind.RELATIONSHIP] == expected
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("I painted this after I visited the botanical garden.", ["Visited the botanical garden"]),
+        ("Took some trial and error but it works now.", []),  # "It took ...": a dropped "it", not the user
+        ("Worked out fine in the end.", []),
+        ("Went to the flea market with my uncle.", ["Went to the flea market with their uncle"]),
+    ],
+)
+def test_clause_openers_and_dropped_subjects(content: str, expected: list[str]) -> None:
+    assert [i.text for i in derive(content).new_insights if i.kind == InsightKind.FACT] == expected
