@@ -4,8 +4,9 @@ Only messages whose role is :attr:`Role.USER` are read; assistant, system and ot
 the user. Each sentence is scanned for first-person statements ("I love hiking", "my name is Ann", "I'm allergic
 to peanuts") that become short, subject-less third-person insights ("Loves hiking", "Name: Ann", "Allergic to
 peanuts"). Identity facts and clearly phrased standing instructions ("always answer in French") also go to the
-card. Questions, hypotheticals ("if I liked ..."), reported speech ("you said I ...") and messages that look like
-prompt injection yield nothing. Deterministic, pure and fast (precompiled patterns, no I/O).
+card. What the user says they did, do or will do ("I just started a pottery class", "We adopted a puppy last
+week") becomes a short dated fact. Questions, hypotheticals ("if I liked ..."), reported speech ("you said I ...")
+and messages that look like prompt injection yield nothing. Deterministic, pure and fast (precompiled patterns, no I/O).
 
 Single-valued facts carry a ``slot`` ("residence", "name", "job", "diet", "age", "taste:jazz", "fear:dogs",
 "favorite:color"): planning lets a later value supersede the current holder of its slot, so "I moved to Lisbon"
@@ -18,7 +19,9 @@ names and the checks that grant one), ``builders`` (findings and how a match bec
 changes of mind and newer statement types), ``stances`` (standing stances: "I avoid ...", "I refuse to ...", "I
 only wear ...", "I have a strong aversion to ...", "I find X boring", "I learn best by ..."), ``rules`` (the rule
 tables), ``instructions`` (standing instructions), ``choices`` (a choice among the options the assistant just
-listed, resolved to what was chosen), ``reasoner`` (scanning, merging, :class:`HeuristicReasoner`).
+listed, resolved to what was chosen), ``when`` (relative dates resolved against the day a message was written),
+``events`` (first-person events, activities and plans: "I joined a gym last week" -> "Joined a gym in the week
+before 2024-05-16"), ``reasoner`` (scanning, merging, :class:`HeuristicReasoner`).
 """
 
 from __future__ import annotations

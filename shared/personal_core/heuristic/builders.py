@@ -291,7 +291,14 @@ def _goal_noun_builder(match: re.Match[str], sentence: str) -> _Finding | None:
     return _Finding(InsightKind.GOAL, text, 0.85)
 
 
+# "I'm so proud of you", "I'm happy for you", "glad you made it": a reaction to the other person, not the user's
+# own state.
+_AT_THE_OTHER = re.compile(r"\s*(?:(?:of|for|with|about)\s+(?:you|your|u)\b|(?:that\s+)?(?:you|your|u)\b)", _F)
+
+
 def _emotion_builder(match: re.Match[str], sentence: str) -> _Finding | None:
+    if _AT_THE_OTHER.match(sentence, match.end("emo")):
+        return None
     emotion = _SPACES.sub(" ", match.group("emo").lower())
     text = f"Feels {emotion}"
     if match.group("prep"):

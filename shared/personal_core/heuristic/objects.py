@@ -8,12 +8,17 @@ from collections.abc import Sequence
 
 from .vocabulary import _NAME_STOP, MAX_OBJECT_WORDS
 
-_HARD_BOUNDARY = re.compile(r"[,;:()\[\]{}|–—…!?.\s](?:(?<=[,;:()\[\]{}|–—…!?])|(?<=\.)\.\.|(?<=\s)-+\s)")
+# (a colon between two word characters is part of a name or a time: "CS:GO", "10:30")
+_HARD_BOUNDARY = re.compile(
+    r"[,;:()\[\]{}|–—…!?.\s](?:(?<=[,;()\[\]{}|–—…!?])|(?<=:)(?!(?<=\w:)\w)|(?<=\.)\.\.|(?<=\s)-+\s)"
+)
 _STOP_WORDS = frozenset(
     "but because cause cuz although though however whereas unless since except which who whom whose if whenever "
     "lol haha hehe btw tbh thanks".split()
 )
 _STOP_PAIRS = frozenset({("so", "that"), ("even", "if"), ("even", "though"), ("and", "then"), ("thank", "you")})
+# Words after which "cause" is the noun ("a good cause"), not "because".
+_BEFORE_A_NOUN = frozenset("a the good great worthy noble important".split())
 _CONJUNCTIONS = frozenset("and or so then as while when plus yet nor but".split())
 _PRONOUNS = frozenset("i i'm im i've i'd i'll my me you your we he she they it it's its that this there".split())
 _FILLER_TAILS: tuple[tuple[str, ...], ...] = tuple(
@@ -158,7 +163,7 @@ def _clean_object(
     for i, core in enumerate(cores[:end]):
         nxt = cores[i + 1] if i + 1 < len(cores) else ""
         if (
-            core in _STOP_WORDS
+            (core in _STOP_WORDS and not (core == "cause" and i and cores[i - 1] in _BEFORE_A_NOUN))
             or (core, nxt) in _STOP_PAIRS
             or (core in _CONJUNCTIONS and (nxt in _PRONOUNS or nxt in _CLAUSE_VERBS))
         ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ..model import InsightKind, InsightLevel, Message, Role
 from ..safety import card_entry_allowed, looks_like_injection
@@ -12,6 +13,7 @@ from ..update import CARD_LIMIT, ModelUpdate, NewInsight
 from .builders import _Finding, _name_builder, _Rule
 from .changes import self_introduction
 from .choices import choice_findings, names_an_option_number, options_in
+from .events import event_findings
 from .instructions import _instructions, slot_rivals
 from .rules import _CALL_RULES, _GREETING, _MY_RULES, _i_rules
 from .sentences import _QUESTION_END, _SELF_WORDS, _SPACES, _TRIGGER, _WORD, _blocked, _prepare, _sentences
@@ -182,8 +184,12 @@ class HeuristicReasoner:
             message_id = str(getattr(message, "id", "") or "")
             try:
                 findings = [f for f in _scan(content) if not names_an_option_number(f.text)]
-                if options and not looks_like_injection(content):
-                    findings += choice_findings(_prepare(content), options)
+                if not looks_like_injection(content):
+                    prepared = _prepare(content)
+                    if options:
+                        findings += choice_findings(prepared, options)
+                    said = getattr(message, "created_at", None)
+                    findings += event_findings(prepared, said.date() if isinstance(said, datetime) else None)
                 for finding in _last_per_slot(findings):
                     acc.add(finding, message_id)
             except Exception:  # a bad pattern interaction must never break a turn
