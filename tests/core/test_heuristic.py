@@ -46,6 +46,7 @@ def test_name_and_empty_batch() -> None:
         ("Hello! I'm Maria, nice to meet you.", K.FACT, "Name: Maria"),
         ("I live in Berlin.", K.FACT, "Lives in Berlin"),
         ("I just moved to Paris last year.", K.FACT, "Lives in Paris"),
+        ("I just moved to Lyon last month for a new job.", K.FACT, "Lives in Lyon"),
         ("I'm from Japan.", K.FACT, "Is from Japan"),
         ("I grew up in Ohio.", K.FACT, "Grew up in Ohio"),
         ("I work as a teacher.", K.FACT, "Works as a teacher"),

@@ -39,10 +39,11 @@ def _residence(confidence: float, *, move: bool = False) -> _Builder:
     def build(match: re.Match[str], sentence: str) -> _Finding | None:
         if move and in_childhood(sentence):
             return None  # "I moved to Faro when I was ten" says nothing about where they live now
-        obj = _clean_object(match.group("obj"), 10, _REJECT_RESIDENCE, trim_time=True)
+        raw = match.group("obj")
+        # "for a new job" / "with my family" first: the time words before them go too ("Lisbon last month")
+        obj = _clean_object(_RESIDENCE_TAIL.sub("", raw) or raw, 10, _REJECT_RESIDENCE, trim_time=True)
         if obj is None:
             return None
-        obj = _RESIDENCE_TAIL.sub("", obj) or obj
         text = f"Lives in {obj}"
         slot = RESIDENCE if proper_noun_start(obj, _mixed_case(sentence)) else None
         return _Finding(InsightKind.FACT, text, confidence, text, slot)
