@@ -234,7 +234,8 @@ def score_all(state: UserState, query_terms: list[str], query_vector: Any, inclu
     own_scores = relevance(mcorpus, message_terms, without_subject(corpus, query_vector), neighbours=False)
     message_scores = with_neighbours(mcorpus, own_scores) if own_scores is not None else None
     if insight_scores is not None:
-        # an insight borrows what its evidence says, not what the evidence's neighbours say
+        # an insight borrows what its evidence says (matched without the subject, as every message is), not
+        # what the evidence's neighbours say; measured: borrowing the full-query match instead loses 0.015 @500
         insight_scores = borrow_evidence(insight_scores, state.evidence_links(include_superseded), own_scores)
     ifinal, mfinal = final_scores(corpus, insight_scores), final_scores(mcorpus, message_scores)
     return Rankings(
