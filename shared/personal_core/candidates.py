@@ -22,7 +22,18 @@ from .context import Candidate, PackingPolicy, clean_line, day_of, insight_day, 
 from .diversity import POOL, diversified
 from .excerpts import Sentences, kept_sentences, split_sentences, trimmed
 from .model import ContextSource, Insight, InsightKind, UserContext
-from .ranking import IntArray, Scores, borrow_evidence, by_score, final_scores, rank, relevance, with_neighbours
+from .ranking import (
+    IntArray,
+    Scores,
+    borrow_evidence,
+    by_score,
+    final_scores,
+    rank,
+    relevance,
+    subject_terms,
+    with_neighbours,
+    without_subject,
+)
 from .records import StoredMessage
 from .standing import is_low_content, is_standing_insight, item_domains, match, query_reach, standing_turn_domains
 from .state import UserState
@@ -201,6 +212,7 @@ class Rankings:
     insight_scores: Scores
     message_scores: Scores
     scored: bool
+    message_terms: list[str] = field(default_factory=list)
 
 
 def rankings(
@@ -216,10 +228,14 @@ def score_all(state: UserState, query_terms: list[str], query_vector: Any, inclu
     corpus, _ = state.insight_corpus(include_superseded)
     mcorpus, _ = state.message_corpus()
     insight_scores = relevance(corpus, query_terms, query_vector)
-    own_scores = relevance(mcorpus, query_terms, query_vector, neighbours=False)
+    # messages are matched without the user's subject (see ranking.SUBJECT_SHARE)
+    subject = subject_terms(corpus, query_terms)
+    message_terms = [t for t in query_terms if t not in subject] if subject else query_terms
+    own_scores = relevance(mcorpus, message_terms, without_subject(corpus, query_vector), neighbours=False)
     message_scores = with_neighbours(mcorpus, own_scores) if own_scores is not None else None
     if insight_scores is not None:
-        # an insight borrows what its evidence says, not what the evidence's neighbours say
+        # an insight borrows what its evidence says (matched without the subject, as every message is), not
+        # what the evidence's neighbours say; measured: borrowing the full-query match instead loses 0.015 @500
         insight_scores = borrow_evidence(insight_scores, state.evidence_links(include_superseded), own_scores)
     ifinal, mfinal = final_scores(corpus, insight_scores), final_scores(mcorpus, message_scores)
     return Rankings(
@@ -228,6 +244,7 @@ def score_all(state: UserState, query_terms: list[str], query_vector: Any, inclu
         ifinal,
         mfinal,
         insight_scores is not None or message_scores is not None,
+        message_terms,
     )
 
 
@@ -296,7 +313,7 @@ def build_context(
         if stored.id in skip_ids or stored.session_id in skip_sessions:
             return None
         low, _ = turns.turn(stored)
-        return None if low else _message_candidate(renders, counter, stored, score, query_terms)
+        return None if low else _message_candidate(renders, counter, stored, score, ranked.message_terms)
 
     reach = query_reach(query_terms)
     floored = ranked.scored and bool(query.strip())

@@ -35,6 +35,15 @@ OTHER_ROLE_PENALTY = 0.05
 # How strongly the priors (confidence, repetition, recency) reorder relevant items: relevance x prior^this.
 PRIOR_EXPONENT = 0.3
 RELEVANCE_FLOOR = 1e-3
+# The user's "subject": what most of their insights share (their own name, when insights are written about them).
+# A query term found in at least this share of the insights says who the question is about, not which message
+# answers it: it is left out of the messages' lexical match and excerpts (where it mostly finds the other
+# speaker addressing the user), and the query's component along the insights' mean direction is taken out of the
+# vector the messages are scored with. Needs SUBJECT_MIN_INSIGHTS insights (below: no subject, no change).
+SUBJECT_SHARE = 0.5
+SUBJECT_MIN_INSIGHTS = 10
+SUBJECT_TERMS = True
+SUBJECT_VECTOR = True
 
 IntArray = npt.NDArray[np.int64]
 Scores = npt.NDArray[np.float64]
@@ -146,6 +155,7 @@ class Corpus:
     neighbours: IntArray | None = None  # (n, 2): previous / next index in the same session, -1 for none
     penalties: npt.NDArray[np.float64] | None = None  # subtracted from relevance (other speakers' turns)
     _weights: tuple[npt.NDArray[np.float64], Scores] | None = field(default=None, repr=False, compare=False)
+    _mean: tuple[FloatArray | None] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -170,6 +180,16 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def mean_direction(self) -> FloatArray | None:
+        """The unit mean of the rows (``None`` for an empty corpus or a zero mean), computed once per corpus."""
+        cached = self._mean
+        if cached is None:
+            mean = self.matrix.mean(axis=0, dtype=np.float64) if len(self.matrix) else np.zeros(0)
+            norm = float(np.linalg.norm(mean))
+            cached = ((mean / norm).astype(np.float32) if norm > 1e-9 else None,)
+            self._mean = cached
+        return cached[0]
 
     def prior_weights(self) -> Scores:
         """``priors ** PRIOR_EXPONENT``, computed once per priors array (do not change ``priors`` in place)."""
@@ -264,6 +284,28 @@ def borrow_evidence(scores: Scores, links: tuple[IntArray, IntArray], source_sco
     best = np.full(len(scores), -np.inf)
     np.maximum.at(best, insight_index, source_scores[message_index])
     return scores + EVIDENCE_WEIGHT * np.where(np.isfinite(best), best, 0.0)
+
+
+def subject_terms(insights: Corpus, query_terms: Sequence[str]) -> frozenset[str]:
+    """The query terms that name the user's subject: held by :data:`SUBJECT_SHARE` of the insights or more."""
+    n = len(insights)
+    if not SUBJECT_TERMS or n < SUBJECT_MIN_INSIGHTS:
+        return frozenset()
+    return frozenset(t for t in query_terms if insights.lexical.doc_freq(t) >= SUBJECT_SHARE * n)
+
+
+def without_subject(insights: Corpus, query_vector: FloatArray | None) -> FloatArray | None:
+    """``query_vector`` without its component along the insights' mean direction (what every insight shares),
+    re-normalised; unchanged below :data:`SUBJECT_MIN_INSIGHTS` insights or for a zero vector."""
+    if not SUBJECT_VECTOR or query_vector is None or len(insights) < SUBJECT_MIN_INSIGHTS:
+        return query_vector
+    mean = insights.mean_direction()
+    vector = np.asarray(query_vector, dtype=np.float32)
+    if mean is None or not np.any(vector):
+        return query_vector
+    out: FloatArray = vector - float(vector @ mean) * mean
+    norm = float(np.linalg.norm(out))
+    return out / norm if norm > 1e-6 else query_vector
 
 
 def order(corpus: Corpus, scores: Scores | None) -> TopRanking:
