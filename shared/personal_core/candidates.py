@@ -188,11 +188,6 @@ def _best_fitting(
     return [(-int(fits[b]), source_rank, -float(score[b]), int(index[b])) for b in best]
 
 
-def _off_domain(groups: StandingGroups, reach: dict[str, int]) -> frozenset[int]:
-    """Corpus indices of the standing items none of whose domains is one of the query's own (``reach`` 2)."""
-    return frozenset(int(i) for domains, indices in groups if match(domains, reach) < 2 for i in indices)
-
-
 def render_cache(state: UserState) -> RenderCache:
     """The user's render cache (created on first use)."""
     cache = state.caches.get("render")
@@ -316,14 +311,14 @@ def build_context(
         return None if low else _message_candidate(renders, counter, stored, score, ranked.message_terms)
 
     reach = query_reach(query_terms)
-    floored = ranked.scored and bool(query.strip())
-    # a standing insight outside the query's own domains (the diet, for a Python bug) enters through the standing
-    # tier (its reach) or a real match, not as filler; a query naming no domain ("Ideas for today?") excludes none
-    off_domain = _off_domain(standing_insights(state, include_superseded), reach) if floored and reach else frozenset()
+    # a query naming a domain (a Python bug, a trip) takes insights that match it, not every insight as filler
+    # (standing ones in its domains come through the standing tier); one naming none ("Ideas for today?") is
+    # open: any insight may help, best first
+    floor = policy.min_score if ranked.scored and query.strip() and reach else float("-inf")
     insight_candidates = []
     insight_rows = []
     for index, score in ranked.insights[:limit]:
-        if index in off_domain and score < policy.min_score:
+        if score < floor:
             continue
         candidate = insight_candidate(index, score)
         if candidate is not None:

@@ -123,9 +123,9 @@ class PackingPolicy:
     ``standing_share`` of the budget. Then the best insight and the summary; then insights and raw message
     excerpts share what is left, best score first (insight scores times ``insight_weight``; both kinds are
     scored on one scale by the ranker). Raw message excerpts scoring below ``min_score`` are left out even when
-    budget remains (a context may be shorter than its budget); insights (few and distilled), the card, the
-    standing tier and the summary are not subject to it, and a query with no relevance signal (empty) applies
-    no floor. With ``skip_cited_messages``, an excerpt of a message that a
+    budget remains (a context may be shorter than its budget), and so are insights when the query names a
+    domain (see :func:`.standing.query_reach`); the card, the standing tier and the summary are not subject to
+    it, and a query with no relevance signal (empty) applies no floor. With ``skip_cited_messages``, an excerpt of a message that a
     chosen card entry or insight already cites as evidence is left out: they say it in fewer tokens.
     """
 

@@ -233,7 +233,7 @@ _PLEASANTRY = _stems(
     hehe hmm indeed absolutely definitely totally exactly right true agreed appreciate appreciated really
     much lot day morning evening night later soon see talk chat luck care take let know got get gotcha
     understand understood noted fine thing things anytime problem worries course that's it's what's you're
-    that'll sounds""",
+    that'll sounds congratulations congrats enjoy choice lovely brilliant""",
 )
 #: A capitalised word after the first one: a name ("Nice to meet you, Ann!").
 _NAME = re.compile(r"(?<=\W)(?-i:[A-Z])[\w'-]+")

@@ -121,10 +121,45 @@ def test_the_floor_is_a_policy(backend: Any) -> None:
         assert len([i for i in items if i.source == "message"]) == 5, "min_score=0 packs whatever fits"
 
 
+def test_a_query_naming_a_domain_gets_no_unrelated_insights_an_open_one_gets_them(modeler: UserModeler) -> None:
+    modeler.observe(
+        "ann",
+        _turns(
+            "We adopted a greyhound yesterday.",
+            "I went to a jazz concert last weekend.",
+            "I'm going to a pottery class next week.",
+        ),
+    )
+    learned = {i.text for i in modeler.user_model("ann").insights}
+    assert len(learned) == 3, learned  # each of them is in the model...
+    coding = [i for i in modeler.context("ann", "Why does my Python import fail?").items if i.source == "insight"]
+    assert coding == []  # ...but none fills a coding question's context
+    music = [i.text for i in modeler.context("ann", "Recommend a jazz album").items if i.source == "insight"]
+    assert len(music) == 1 and "jazz concert" in music[0]
+    open_query = [i for i in modeler.context("ann", "Any ideas for today?").items if i.source == "insight"]
+    assert len(open_query) == 3  # no domain named: what the user does may all help
+
+
+def test_an_assistant_congratulating_is_never_quoted(modeler: UserModeler) -> None:
+    modeler.observe(
+        "ann",
+        [
+            {"role": "user", "content": "We adopted a puppy called Luna and I usually go running."},
+            {"role": "assistant", "content": "Congratulations on Luna!"},
+            {"role": "assistant", "content": "Great choice! Enjoy."},
+        ],
+    )
+    for query in ("Why does my loop run slowly?", "What should I do with Luna?", "running shoes"):
+        quoted = [i.text for i in modeler.context("ann", query).items if i.source == "message"]
+        assert not any("Congratulations" in t or "Enjoy" in t for t in quoted), (query, quoted)
+
+
 def test_low_content_turns() -> None:
     for text in ["Okay.", "Nice to meet you, Ann!", "Sounds great, thanks!", "Glad to help!", "Thank you so much!"]:
         assert is_low_content(text), text
-    for text in ["Yes, in Paris.", "I'm afraid of flying", "My Flask app crashes on startup", "I love jazz"]:
+    for text in ["Congratulations on Luna!", "Great choice! Enjoy.", "Congrats, Ann!"]:
+        assert is_low_content(text), text
+    for text in ["Yes, in Paris.", "I'm afraid of flying", "My Flask app crashes", "I love jazz", "I enjoy chess"]:
         assert not is_low_content(text), text
 
 
