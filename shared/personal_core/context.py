@@ -125,8 +125,9 @@ class PackingPolicy:
     scored on one scale by the ranker). Raw message excerpts scoring below ``min_score`` are left out even when
     budget remains (a context may be shorter than its budget), and so are insights when the query names a
     domain (see :func:`.standing.query_reach`); the card, the standing tier and the summary are not subject to
-    it, and a query with no relevance signal (empty) applies no floor. With ``skip_cited_messages``, an excerpt of a message that a
-    chosen card entry or insight already cites as evidence is left out: they say it in fewer tokens.
+    it, and a query with no relevance signal (empty) applies no floor. With ``skip_cited_messages``, an excerpt
+    of a message that a chosen card entry or insight already cites as evidence is left out: they say it in fewer
+    tokens.
     """
 
     insight_weight: float = 1.0
