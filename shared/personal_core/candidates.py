@@ -70,8 +70,9 @@ class RenderCache:
     sentences: dict[str, tuple[str, Sentences]] = field(default_factory=dict)  # id -> (content, its sentences)
     trimmed: dict[tuple[str, tuple[int, ...]], tuple[object, str, str]] = field(default_factory=dict)
     lines: dict[tuple[str, str, bool], tuple[object, str]] = field(default_factory=dict)
-    #: (insight id, with validity) -> (the insight object, its candidate at score 0, its normalised text)
-    insights: dict[tuple[str, bool], tuple[Insight, Candidate, str]] = field(default_factory=dict)
+    #: (insight id, with validity) -> (the insight object, its candidate at score 0, its normalised text, the
+    #: domains its text names)
+    insights: dict[tuple[str, bool], tuple[Insight, Candidate, str, frozenset[str]]] = field(default_factory=dict)
 
     def line(self, source: object, key: tuple[str, str, bool], render: Any) -> str:
         """The rendered line of ``source`` (an insight or stored message), cached while it is the same object
@@ -280,7 +281,9 @@ def build_context(
     _, ids = state.insight_corpus(include_superseded)
     on_card = set(card_evidence) & {normalise(c) for c in state.profile.card}
 
-    def insight_candidate(index: int, score: float) -> Candidate | None:
+    def insight_candidate(index: int, score: float, reach: dict[str, int] | None = None) -> Candidate | None:
+        """The candidate of insight ``index`` at ``score``; None when it is on the card, or (given the query's
+        ``reach``) when it scores below the floor and names none of the query's own domains."""
         insight = state.insights[ids[index]]
         key = (insight.id, include_superseded)
         hit = renders.insights.get(key)
@@ -297,11 +300,13 @@ def build_context(
                 tuple(insight.evidence),
                 day=insight_day(insight),
             )
-            hit = (insight, template, normalise(insight.text))
+            hit = (insight, template, normalise(insight.text), item_domains(insight.text))
             renders.insights[key] = hit
-        _, template, normalised = hit
+        _, template, normalised, domains = hit
         if insight.is_current and normalised in on_card:
             return None  # already rendered as a card entry
+        if reach is not None and score < policy.min_score and match(domains, reach) < 2:
+            return None  # a weak match outside the query's domains: filler, not context
         return _rescored(template, score)
 
     def message_candidate(stored: StoredMessage, score: float) -> Candidate | None:
@@ -311,16 +316,13 @@ def build_context(
         return None if low else _message_candidate(renders, counter, stored, score, ranked.message_terms)
 
     reach = query_reach(query_terms)
-    # a query naming a domain (a Python bug, a trip) takes insights that match it, not every insight as filler
-    # (standing ones in its domains come through the standing tier); one naming none ("Ideas for today?") is
-    # open: any insight may help, best first
-    floor = policy.min_score if ranked.scored and query.strip() and reach else float("-inf")
+    # a query naming a domain (a Python bug, a trip) takes the insights that match it or name one of its own
+    # domains, not every insight as filler; one naming none ("Ideas for today?") is open: any insight may help
+    floor_reach = reach if ranked.scored and query.strip() and reach else None
     insight_candidates = []
     insight_rows = []
     for index, score in ranked.insights[:limit]:
-        if score < floor:
-            continue
-        candidate = insight_candidate(index, score)
+        candidate = insight_candidate(index, score, floor_reach)
         if candidate is not None:
             insight_candidates.append(candidate)
             insight_rows.append(index)
