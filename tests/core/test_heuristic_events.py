@@ -136,6 +136,30 @@ def test_non_events_yield_no_event(content: str) -> None:
     assert not [i for i in update.new_insights if i.kind in (InsightKind.FACT, InsightKind.GOAL)], texts(update)
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        "Please simplify this text: In this study we interviewed nurses and presented a new triage tool.",
+        "Can you proofread my email: I visited the warehouse yesterday and met the new supplier.",
+        "Rewrite the following paragraph for a journal: we built a prototype and tested it with students.",
+    ],
+)
+def test_text_pasted_to_work_on_is_not_the_user_s_life(content: str) -> None:
+    assert texts(derive(content)) == []
+
+
+def test_the_user_s_own_words_before_a_paste_still_count() -> None:
+    update = derive("I went to a glassblowing workshop yesterday. Now can you check this text: we built a kiln.")
+    assert texts(update) == ["Went to a glassblowing workshop on 2024-05-15"]
+
+
+def test_a_long_message_is_a_document_not_a_story() -> None:
+    body = " ".join(["The committee reviewed the budget and the schedule for the next quarter."] * 12)
+    assert texts(derive(f"We presented our results at the summit. {body}")) == []
+    story = texts(derive("We presented our results at the summit."))
+    assert story == ["Presented their results at the summit with others"]
+
+
 def test_the_assistant_s_events_are_never_the_user_s() -> None:
     assert derive("I went to a glassblowing workshop yesterday.", role=Role.ASSISTANT).is_empty()
 

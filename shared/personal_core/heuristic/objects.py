@@ -52,6 +52,10 @@ _PRONOUN_MAP = {
     "my": "their",
     "me": "them",
     "i": "they",
+    "our": "their",
+    "ours": "theirs",
+    "ourselves": "themselves",
+    "us": "them",
 }
 _KEEP_EDGE = "+#%$€£"
 _EDGE_CHARS = ".\"'“”‘’*_~`"
