@@ -68,6 +68,14 @@ class LexicalIndex:
     def __len__(self) -> int:
         return self._n
 
+    def copy(self) -> LexicalIndex:
+        """An independent copy (appending to it leaves this one as it is)."""
+        other = LexicalIndex()
+        other.postings = {term: (array("i", rows), array("f", tfs)) for term, (rows, tfs) in self.postings.items()}
+        other._lengths = self._lengths.copy()
+        other._n = self._n
+        return other
+
     @property
     def lengths(self) -> npt.NDArray[np.float64]:
         """Terms per document (a view: valid until the next change)."""

@@ -99,7 +99,9 @@ class UserState:
     loaded_at: float = 0.0  # time.monotonic() when loaded from storage
     version: int = 0
     insights_version: int = 0  # bumped only when insights change: their caches survive message writes
-    _corpora: dict[str, tuple[int, Corpus, list[str]]] = field(default_factory=dict, repr=False)
+    #: insight corpora by key: (insights version, corpus, ids, texts, vectors) — texts and vectors let the next
+    #: version extend this one when it only adds insights at the end
+    _corpora: dict[str, tuple[int, Corpus, list[str], list[str], list[Any]]] = field(default_factory=dict, repr=False)
     _index: MessageIndex | None = field(default=None, repr=False)
     #: vectors of messages not in the index (system / history-only, or waiting for a rebuild of the index)
     _side_vectors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict, repr=False)
@@ -302,14 +304,14 @@ class UserState:
             key=lambda i: (i.created_at, i.id),
         )
         now = self._newest_insight_time()
-        corpus = self._build(
-            [i.id for i in chosen],
-            [i.text for i in chosen],
-            lambda ids: [self.insight_vectors[x] for x in ids],
-            [insight_prior(i.confidence, i.times_seen, (now - i.updated_at.timestamp()) / DAY) for i in chosen],
-        )
         ids = [i.id for i in chosen]
-        self._corpora[key] = (self.insights_version, corpus, ids)
+        texts = [i.text for i in chosen]
+        vectors = [self.insight_vectors[x] for x in ids]
+        priors = [insight_prior(i.confidence, i.times_seen, (now - i.updated_at.timestamp()) / DAY) for i in chosen]
+        corpus = _extended(cached, ids, texts, vectors, priors, self._terms_of) if cached is not None else None
+        if corpus is None:
+            corpus = self._build(ids, texts, lambda _: vectors, priors)
+        self._corpora[key] = (self.insights_version, corpus, ids, texts, vectors)
         return corpus, ids
 
     def message_corpus(self) -> tuple[Corpus, list[str]]:
@@ -374,3 +376,33 @@ class UserState:
             cached = terms(text)
             self._terms[text] = cached
         return cached
+
+
+def _extended(
+    previous: tuple[int, Corpus, list[str], list[str], list[Any]],
+    ids: list[str],
+    texts: list[str],
+    vectors: list[Any],
+    priors: list[float],
+    tokenize: Callable[[str], list[str]],
+) -> Corpus | None:
+    """``previous``'s corpus extended by the insights after its own (same ids, texts and vectors first: the
+    usual change, a write that adds insights or reinforces some), with new priors; None when it cannot be."""
+    _, corpus, old_ids, old_texts, old_vectors = previous
+    n = len(old_ids)
+    if (
+        n > len(ids)
+        or ids[:n] != old_ids
+        or texts[:n] != old_texts
+        or any(a is not b for a, b in zip(vectors[:n], old_vectors, strict=True))
+    ):
+        return None
+    lexical = corpus.lexical.copy()
+    for text in texts[n:]:
+        lexical.append(tokenize(text))
+    matrix = (
+        np.concatenate([corpus.matrix, np.stack(vectors[n:]).astype(np.float32, copy=False)])
+        if n < len(ids)
+        else corpus.matrix
+    )
+    return Corpus(ids=ids, matrix=matrix, lexical=lexical, priors=np.asarray(priors, dtype=np.float64))
