@@ -345,3 +345,27 @@ def test_the_fast_message_builder_matches_pydantic() -> None:
     assert fast == slow and fast.model_fields_set == slow.model_fields_set
     assert fast.model_copy(update={"content": "y"}).content == "y"
     assert records._direct(**{**values, "content": "y"}) != slow  # the comparison can fail
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_insight_corpus_extended_write_by_write_ranks_like_a_fresh_build(seed: int) -> None:
+    """Adds at the end extend the cached corpus; other changes rebuild it: either way it equals a fresh build."""
+    rng = random.Random(seed)
+    state = UserState(user_id="ann", dimension=EMB.dimension)
+    minutes = 0
+    texts = ["Likes tea", "Lives in Lisbon", "Works as a nurse", "Plays chess on Sundays", "Went hiking in Sintra"]
+    for step in range(60):
+        minutes += rng.randint(1, 100)
+        iid = f"i{rng.randint(0, 40)}" if rng.random() < 0.3 else f"n{step}"  # mostly new, some rewritten
+        flag = rng.choice(["current"] * 6 + ["superseded", "retracted"])
+        state.apply([_insight_record(iid, rng.choice(texts) + f" {step % 7}", minutes, flag, ["m1"])])
+        for superseded in (False, True):
+            corpus, ids = state.insight_corpus(superseded)
+            fresh = UserState(user_id="ann", dimension=EMB.dimension)
+            fresh.apply([insight_to_record(state.insights[i], state.insight_vectors[i]) for i in state.insights])
+            fresh_corpus, fresh_ids = fresh.insight_corpus(superseded)
+            assert ids == fresh_ids
+            np.testing.assert_array_equal(corpus.matrix, fresh_corpus.matrix)
+            np.testing.assert_allclose(corpus.priors, fresh_corpus.priors)
+            for query in ("tea in Lisbon", "chess", "nurse hiking 3"):
+                assert _ranking(corpus, ids, query) == _ranking(fresh_corpus, fresh_ids, query)
