@@ -55,7 +55,7 @@ def dedupe_index(state: UserState) -> DedupeIndex:
     index = DedupeIndex(
         version=state.insights_version,
         current=current,
-        by_text={normalise(i.text): i.id for i in current.values()},
+        by_text={state.normalised(i.text): i.id for i in current.values()},
         ids=ids,
         matrix=np.stack([state.insight_vectors[i] for i in ids]) if ids else None,
     )

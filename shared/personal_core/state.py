@@ -115,6 +115,7 @@ class UserState:
         default_factory=dict, repr=False
     )
     _terms: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _normalised: dict[str, str] = field(default_factory=dict, repr=False)  # insight text -> normalise(text)
     _content_counts: dict[tuple[str, str, str], int] = field(default_factory=dict, repr=False)
     _memo: dict[str, tuple[int, dict[str, tuple[str, ...]]]] = field(default_factory=dict, repr=False)
     #: Caches that services above keep for this user (render caches, dedupe index); dropped by :meth:`reset`.
@@ -243,6 +244,7 @@ class UserState:
             self._corpora,
             self._links,
             self._terms,
+            self._normalised,
             self._memo,
             self.caches,
         ):
@@ -250,12 +252,21 @@ class UserState:
         self.version += 1
         self.insights_version += 1
 
+    def normalised(self, text: str) -> str:
+        """:func:`.text.normalise` of an insight's ``text``, cached (the card and dedupe indexes normalise every
+        current insight again after each change of the insights)."""
+        cached = self._normalised.get(text)
+        if cached is None:
+            cached = normalise(text)
+            self._normalised[text] = cached
+        return cached
+
     def card_evidence(self) -> dict[str, tuple[str, ...]]:
         """Evidence of current insights by normalised text (card entries borrow it); cached per version."""
         cached = self._memo.get("card_evidence")
         if cached is None or cached[0] != self.insights_version:
             current = [self.insights[x] for x in sorted(self._current, key=self._insight_seq.__getitem__)]
-            value = {normalise(i.text): tuple(i.evidence) for i in current}
+            value = {self.normalised(i.text): tuple(i.evidence) for i in current}
             cached = (self.insights_version, value)
             self._memo["card_evidence"] = cached
         return cached[1]
