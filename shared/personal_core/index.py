@@ -29,6 +29,7 @@ import numpy.typing as npt
 from .ranking import OTHER_ROLE_PENALTY, Corpus, IntArray, LexicalIndex, message_prior, message_priors
 from .records import StoredMessage
 from .text import terms
+from .vector_codec import quantize as quantize
 
 DAY = 86400.0
 #: Characters of a message that are indexed for BM25 (as before: a long paste does not drown the rest).
@@ -39,15 +40,6 @@ CodeArray = npt.NDArray[np.int8]
 Key = tuple[int, str]
 #: Rows converted to float32 at a time by :meth:`Int8Rows.cosines` (a 1-2 MB buffer that stays in cache).
 CHUNK = 2048
-
-
-def quantize(vectors: npt.ArrayLike) -> tuple[CodeArray, FloatArray]:
-    """Rows as int8 codes and one float32 scale each (``row ~= codes * scale``, the largest component is 127)."""
-    rows = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
-    scales = (np.abs(rows).max(axis=1, initial=0.0) / np.float32(127.0)).astype(np.float32)
-    safe = np.where(scales > 0, scales, np.float32(1.0))
-    codes = np.rint(rows / safe[:, None]).clip(-127, 127).astype(np.int8)
-    return codes, scales
 
 
 class Int8Rows:

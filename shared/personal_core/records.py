@@ -11,6 +11,8 @@ import hashlib
 import json
 import re
 import sys
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from . import vector_codec
 from .ids import stable_id
 from .model import Insight, InsightKind, InsightLevel, Message, Role
 from .text import normalise
@@ -402,16 +405,56 @@ def record_to_profile(record: Record) -> Profile:
     return Profile(card=tuple(str(c) for c in data.get("card", [])), summary=summary)
 
 
+#: Collection metadata key saying where a shard keeps its records' vectors. ``"metadata"``: in each record's
+#: metadata under :data:`VECTOR_KEY` (:func:`.vector_codec.encode`: a message's as int8 codes, the precision the
+#: message index holds anyway; others as float32), while Chroma's own index holds a two-number placeholder.
+#: Personal never asks Chroma to search (it ranks in memory), and chromadb loads a collection's whole HNSW index
+#: into memory at its first touch and keeps it: ~1.2 KB a record at 256 dimensions (170 MB at 100,000), ~150
+#: bytes with the placeholder. Shards created before this layout (no key) keep vectors in the index.
+VECTORS_AT = "personal_vectors"
+VECTORS_IN_METADATA = "metadata"
+VECTOR_KEY = "personal_vector"
+
+
+def vectors_in_metadata(collection_metadata: dict[str, Any] | None) -> bool:
+    """Whether a shard collection with this metadata keeps vectors in its records' metadata."""
+    return (collection_metadata or {}).get(VECTORS_AT) == VECTORS_IN_METADATA
+
+
+def chroma_rows(
+    records: Sequence[Record], in_metadata: bool
+) -> tuple[list[dict[str, Scalar]], npt.NDArray[np.float32]]:
+    """The ``metadatas`` and ``embeddings`` of a Chroma upsert of ``records``: their vectors as embeddings, or
+    (``in_metadata``) inside each metadata with a distinct two-number placeholder per record as the embedding."""
+    if not in_metadata:
+        return [r.metadata for r in records], np.stack([np.asarray(r.embedding, dtype=np.float32) for r in records])
+    metadatas: list[dict[str, Scalar]] = [
+        {**r.metadata, VECTOR_KEY: vector_codec.encode(r.embedding, as_int8=r.type == MSG)} for r in records
+    ]
+    # distinct points on the unit circle: many equal points make hnswlib's inserts slow, and a cosine index
+    # writes each vector's norm to its length.bin (an "l2" one leaves that buffer uninitialised: freed heap)
+    angles = np.array([zlib.crc32(r.id.encode()) / 2**32 * 2 * np.pi for r in records], dtype=np.float64)
+    return metadatas, np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+
+
 def records_from_get(got: Any, dimension: int) -> list[Record]:
-    """Records from a Chroma ``get`` result (documents, metadatas, embeddings included); a missing embedding
-    is a zero vector of ``dimension``."""
+    """Records from a Chroma ``get`` result (documents, metadatas, embeddings included); a vector kept in the
+    metadata (:data:`VECTOR_KEY`) wins over the embedding, and a missing vector is a zero vector of ``dimension``."""
+    metadatas = [dict(m or {}) for m in got["metadatas"]]
+    kept = [m.pop(VECTOR_KEY, None) for m in metadatas]
     embeddings = got.get("embeddings")
     # one float32 array for the page (rows are views of it): no small array per record to fragment the heap;
     # whoever keeps a record's vector beyond the page copies it (UserState.apply does)
     matrix = np.asarray(embeddings, dtype=np.float32) if embeddings is not None and len(embeddings) else None
+    if any(isinstance(k, str) for k in kept):
+        if matrix is None or matrix.shape[1] != dimension:  # the index holds placeholders
+            matrix = np.zeros((len(kept), dimension), np.float32)
+        for i, text in enumerate(kept):
+            if isinstance(text, str):
+                matrix[i] = vector_codec.decode(text)
     records: list[Record] = []
     for i, record_id in enumerate(got["ids"]):
-        metadata = dict(got["metadatas"][i] or {})
+        metadata = metadatas[i]
         vector = matrix[i] if matrix is not None else None
         records.append(
             Record(

@@ -22,7 +22,7 @@ HNSW_FILES = frozenset({"header.bin", "data_level0.bin", "length.bin", "link_lis
 # header.bin of chromadb 1.x's hnswlib (version 1): version, offsetLevel0, max_elements, cur_element_count,
 # size_data_per_element, label_offset, offsetData, maxlevel, enterpoint, maxM, maxM0, M, mult, ef_construction.
 _HNSW_HEADER = struct.Struct("<i6Qii3Qdq")
-_LEVEL_BYTES = 4  # length.bin: one int (the element's level) per slot of capacity
+_LEVEL_BYTES = 4  # length.bin: one float32 per slot of capacity (the vector norm a cosine index keeps)
 
 
 def scrub_sqlite(file: Path, *, timeout: float = 60.0) -> None:

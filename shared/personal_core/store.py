@@ -30,8 +30,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-
 from .chroma_client import CHROMA_DEFAULT_EMBEDDER as CHROMA_DEFAULT_EMBEDDER  # re-exported names
 from .chroma_client import _chroma, _no_telemetry, forget_cached_system
 from .chroma_client import chroma_default_embedding_function as chroma_default_embedding_function
@@ -46,7 +44,7 @@ from .errors import (
     StoreReadOnlyError,
     StoreUnavailableError,
 )
-from .records import Record, records_from_get
+from .records import VECTORS_AT, VECTORS_IN_METADATA, Record, chroma_rows, records_from_get, vectors_in_metadata
 from .scrub import zero_unused_hnsw_capacity
 from .store_guards import ProcessLock, SharedLock, call_with_deadline, ensure_free_space, typed_store_error
 from .store_load import load_pages, retried, trim_heap
@@ -67,10 +65,22 @@ OP_TIMEOUT = 300.0  # seconds one Chroma call may take before the caller gets a 
 LOAD_TIMEOUT = 60.0  # seconds a load may take, retries included
 TRIM_EVERY = 20_000  # records written between two returns of the C heap's free pages (see trim_heap)
 #: chromadb's in-memory indexes are given back (:meth:`ChromaStore.release_idle_memory`) after a load of this
-#: many records, and when the flusher goes idle while the shards opened hold this many (~1.2 KB a record at 256
-#: dimensions: ~25 MB); the next read or write of a shard loads its index again.
+#: many records, and when the flusher goes idle while the shards opened hold this many (~0.25 KB a record with
+#: the vectors in the metadata, ~1.2 KB at 256 dimensions in a shard of the older layout); the next read or
+#: write of a shard loads its index again.
 RELEASE_MIN_RECORDS = 20_000
 _FULL = ["documents", "metadatas", "embeddings"]
+#: Metadata of every shard collection this library creates: vectors in the records' metadata (see
+#: :data:`.records.VECTORS_AT`). "cosine": hnswlib then fills the norms file (length.bin) it persists; with "l2"
+#: that file is uninitialised memory, which can hold any text the process had freed. Nothing searches chromadb's
+#: index of placeholders, so its graph is kept sparse: M=4 holds 41 instead of 62 MiB at 100,000 records, and
+#: writes faster (measured with chromadb 1.5.9).
+SHARD_METADATA: dict[str, Any] = {
+    "hnsw:space": "cosine",
+    "hnsw:M": 4,
+    "hnsw:construction_ef": 8,
+    VECTORS_AT: VECTORS_IN_METADATA,
+}
 
 
 class ChromaStore:
@@ -223,9 +233,7 @@ class ChromaStore:
                 collection = self._collections.get(shard)
                 if collection is None:
                     collection = self._client.get_or_create_collection(
-                        self.shard_name(shard),
-                        metadata={"hnsw:space": "cosine"},
-                        embedding_function=None,
+                        self.shard_name(shard), metadata=SHARD_METADATA, embedding_function=None
                     )
                     self._collections[shard] = collection
         return collection
@@ -312,15 +320,18 @@ class ChromaStore:
         return max(1, min(4000, self._max_batch()))
 
     def _upsert(self, collection: Any, records: Sequence[Record]) -> None:
+        """Upsert in chunks, vectors placed as the collection's layout says (:func:`.records.chroma_rows`)."""
         chunk = self._chunk()
+        in_metadata = vectors_in_metadata(collection.metadata)
         for start in range(0, len(records), chunk):
             part = records[start : start + chunk]
+            metadatas, embeddings = chroma_rows(part, in_metadata)
             write = partial(
                 collection.upsert,
                 ids=[r.id for r in part],
                 documents=[r.document for r in part],
-                metadatas=[r.metadata for r in part],
-                embeddings=np.stack([np.asarray(r.embedding, dtype=np.float32) for r in part]),
+                metadatas=metadatas,
+                embeddings=embeddings,
             )
             self._call(write, "writing records to Chroma")
 
@@ -349,8 +360,8 @@ class ChromaStore:
 
     def release_memory(self) -> bool:
         """Make chromadb drop what it holds in memory for this store: the HNSW index of every shard read or
-        written since it was opened (each record's vector and links: ~1.2 KB a record at 256 dimensions, 170 MB
-        at 100,000), by closing and reopening an embedded client this store opened. The next read or write of a
+        written since it was opened (each record's links, id and placeholder, ~0.25 KB a record; in a shard of
+        the older layout also its vector: ~1.2 KB a record at 256 dimensions, 170 MB at 100,000), by closing and reopening an embedded client this store opened. The next read or write of a
         shard loads its index again (~0.5-1 s at 100,000 records). The C heap's free pages are returned to the
         system before and after. Returns False when there is nothing to do (a client passed in, a server: its
         memory is not this process's).
@@ -472,7 +483,7 @@ class ChromaStore:
         create = partial(
             self._client.get_or_create_collection,
             self.shard_name(shard, generation),
-            metadata={"hnsw:space": "cosine"},
+            metadata=SHARD_METADATA,
             embedding_function=None,
         )
         return self._call(create, "opening a shard")

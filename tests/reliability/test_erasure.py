@@ -2,7 +2,7 @@
 
 Every file under the store path (chroma.sqlite3, HNSW segment files, pickles, our journal and its -wal/-shm, ...)
 is scanned for the user's distinctive strings (UTF-8, JSON-escaped and UTF-16 forms), for the exact float32 bytes
-of their embeddings (and their base64 form, as the journal stores them) and, inside Chroma's full-text index, for
+of their embeddings (and their base64 and int8 text forms, as the journal and Chroma's metadata store them) and, inside Chroma's full-text index, for
 trigrams only they used. The scans must find everything before forget() and nothing after.
 """
 
@@ -25,9 +25,10 @@ import pytest
 from support.chroma_server import start_chroma, stop
 from support.scripted import ScriptedLLM
 
-from personal_core import CallableEmbedder, StoreError, UserModeler
+from personal_core import CallableEmbedder, StoreError, UserModeler, vector_codec
 from personal_core.records import Record
 from personal_core.scrub import ScanResult, scan
+from personal_core.store import ChromaStore
 
 VICTIM = "victim-q7xk"
 # Words only the victim uses. "жqz" is the only trigram starting with "ж": FTS5 stores it uncompressed.
@@ -61,7 +62,8 @@ def exact_embedder() -> CallableEmbedder:
 
 def needles(extra_vectors: Sequence[np.ndarray] = ()) -> dict[str, bytes]:
     """``"item | encoding" -> bytes``. Chroma and the journal store text as UTF-8 (measured); the JSON-escaped
-    and UTF-16 forms are scanned for too, to be sure. Vectors: raw float32 (Chroma) and base64 (our journal)."""
+    and UTF-16 forms are scanned for too, to be sure. Vectors: raw float32 (Chroma's index in shards of the old
+    layout), base64 (our journal; an insight's in a record's metadata) and a message's int8 text (its metadata)."""
     out: dict[str, bytes] = {"user id | utf-8": VICTIM.encode(), "user id | utf-16": VICTIM.encode("utf-16-le")}
     for word in [*SECRETS, "plinkwhistle", "nibblethorp"]:
         out[f"{word} | utf-8"] = word.encode()
@@ -73,6 +75,7 @@ def needles(extra_vectors: Sequence[np.ndarray] = ()) -> dict[str, bytes]:
         raw = np.asarray(vector, dtype=np.float32).tobytes()
         out[f"vector {i} | float32"] = raw
         out[f"vector {i} | base64"] = base64.b64encode(raw)
+        out[f"vector {i} | int8 text"] = vector_codec.encode(vector, as_int8=True).encode()  # a message's in Chroma
     return out
 
 
@@ -149,7 +152,23 @@ def never_answers(chat: list[dict[str, str]]) -> str:
     raise TimeoutError(f"no answer; the prompt was: {chat[-1]['content'][-300:]}")
 
 
-def test_forget_leaves_no_trace_on_disk(store_path: Path) -> None:
+def old_layout(path: Path, shards: int) -> None:
+    """Create the store's shards the way earlier versions did: vectors in chromadb's HNSW index."""
+    store = ChromaStore(path)
+    try:
+        store.ensure_pin(exact_embedder().name, DIM, shards=shards)
+        for shard in range(shards):
+            store.client.get_or_create_collection(
+                store.shard_name(shard), metadata={"hnsw:space": "cosine"}, embedding_function=None
+            )
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("layout", ["vectors in metadata", "vectors in the index"])
+def test_forget_leaves_no_trace_on_disk(store_path: Path, layout: str) -> None:
+    if layout == "vectors in the index":
+        old_layout(store_path, shards=2)
     # 1. An LLM that never answers: the victim's messages wait in the derivation queue, a failed attempt quoting
     #    them is recorded, and more messages are pending.
     llm = ScriptedLLM(responder=never_answers)
@@ -187,7 +206,11 @@ def test_forget_leaves_no_trace_on_disk(store_path: Path) -> None:
         report("before forget", before)
         missing = items(wanted) - items_found(before)
         assert not missing, f"the scan must find every item before forget (in some encoding): missing {missing}"
-        assert any(name.endswith("data_level0.bin") for name in before.hits), "vectors should be in the HNSW files"
+        if layout == "vectors in the index":
+            assert any(name.endswith("data_level0.bin") for name in before.hits), "vectors should be in HNSW files"
+        else:
+            in_sqlite = {label for name, hits in before.hits.items() if name.endswith("chroma.sqlite3") for label in hits}
+            assert any(label.endswith("| int8 text") for label in in_sqlite), "message vectors in the metadata"
         assert any("journal" in name for name in before.hits)
         assert fts_trigram_hits(store_path) > 0
         garbage = garbage_in_hnsw_capacity(store_path)
