@@ -65,7 +65,7 @@ OP_TIMEOUT = 300.0  # seconds one Chroma call may take before the caller gets a 
 LOAD_TIMEOUT = 60.0  # seconds a load may take, retries included
 TRIM_EVERY = 20_000  # records written between two returns of the C heap's free pages (see trim_heap)
 #: chromadb's in-memory indexes are given back (:meth:`ChromaStore.release_idle_memory`) after a load of this
-#: many records, and when the flusher goes idle while the shards opened hold this many (~0.25 KB a record with
+#: many records, and when the flusher goes idle while the shards opened hold this many (~0.4 KB a record with
 #: the vectors in the metadata, ~1.2 KB at 256 dimensions in a shard of the older layout); the next read or
 #: write of a shard loads its index again.
 RELEASE_MIN_RECORDS = 20_000
@@ -359,12 +359,12 @@ class ChromaStore:
         return self.held_records() >= min_records and self.release_memory()
 
     def release_memory(self) -> bool:
-        """Make chromadb drop what it holds in memory for this store: the HNSW index of every shard read or
-        written since it was opened (each record's links, id and placeholder, ~0.25 KB a record; in a shard of
-        the older layout also its vector: ~1.2 KB a record at 256 dimensions, 170 MB at 100,000), by closing and reopening an embedded client this store opened. The next read or write of a
-        shard loads its index again (~0.5-1 s at 100,000 records). The C heap's free pages are returned to the
-        system before and after. Returns False when there is nothing to do (a client passed in, a server: its
-        memory is not this process's).
+        """Make chromadb drop what it holds in memory for this store: the HNSW index of every shard read or written since
+        it was opened (each record's links, id and placeholder, ~0.4 KB a record; in a shard of the older layout also
+        its vector: ~1.2 KB a record at 256 dimensions, 170 MB at 100,000), by closing and reopening an embedded client
+        this store opened. The next read or write of a shard loads its index again (~0.5-1 s at 100,000 records). The C
+        heap's free pages are returned to the system before and after. Returns False when there is nothing to do (a
+        client passed in, a server: its memory is not this process's).
         """
         if not self._owns_client or self.path is None:
             return False

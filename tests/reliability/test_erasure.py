@@ -2,8 +2,9 @@
 
 Every file under the store path (chroma.sqlite3, HNSW segment files, pickles, our journal and its -wal/-shm, ...)
 is scanned for the user's distinctive strings (UTF-8, JSON-escaped and UTF-16 forms), for the exact float32 bytes
-of their embeddings (and their base64 and int8 text forms, as the journal and Chroma's metadata store them) and, inside Chroma's full-text index, for
-trigrams only they used. The scans must find everything before forget() and nothing after.
+of their embeddings (and their base64 and int8 text forms, as the journal and Chroma's metadata store them) and,
+inside Chroma's full-text index, for trigrams only they used. The scans must find everything before forget() and
+nothing after.
 """
 
 from __future__ import annotations
@@ -209,7 +210,9 @@ def test_forget_leaves_no_trace_on_disk(store_path: Path, layout: str) -> None:
         if layout == "vectors in the index":
             assert any(name.endswith("data_level0.bin") for name in before.hits), "vectors should be in HNSW files"
         else:
-            in_sqlite = {label for name, hits in before.hits.items() if name.endswith("chroma.sqlite3") for label in hits}
+            in_sqlite = {
+                label for name, found in before.hits.items() if name.endswith("chroma.sqlite3") for label in found
+            }
             assert any(label.endswith("| int8 text") for label in in_sqlite), "message vectors in the metadata"
         assert any("journal" in name for name in before.hits)
         assert fts_trigram_hits(store_path) > 0
