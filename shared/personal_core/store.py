@@ -359,12 +359,13 @@ class ChromaStore:
         return self.held_records() >= min_records and self.release_memory()
 
     def release_memory(self) -> bool:
-        """Make chromadb drop what it holds in memory for this store: the HNSW index of every shard read or written since
-        it was opened (each record's links, id and placeholder, ~0.4 KB a record; in a shard of the older layout also
-        its vector: ~1.2 KB a record at 256 dimensions, 170 MB at 100,000), by closing and reopening an embedded client
-        this store opened. The next read or write of a shard loads its index again (~0.5-1 s at 100,000 records). The C
-        heap's free pages are returned to the system before and after. Returns False when there is nothing to do (a
-        client passed in, a server: its memory is not this process's).
+        """Make chromadb drop what it holds in memory for this store: the HNSW index of every shard read or
+        written since it was opened (each record's links, id and placeholder, ~0.4 KB a record; in a shard of
+        the older layout also its vector: ~1.2 KB a record at 256 dimensions, 170 MB at 100,000), by closing
+        and reopening an embedded client this store opened. The next read or write of a shard loads its index
+        again (~0.2-1 s at 100,000 records). The C heap's free pages are returned to the system before and
+        after. Returns False when there is nothing to do (a client passed in, a server: its memory is not this
+        process's).
         """
         if not self._owns_client or self.path is None:
             return False
@@ -553,4 +554,3 @@ class ChromaStore:
                     break
                 offset += page_size
         return sorted(users)
-
