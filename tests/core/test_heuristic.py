@@ -381,10 +381,28 @@ def test_odd_input_still_finds_statements() -> None:
 
 def test_large_message_is_scanned_only_up_to_the_cap() -> None:
     filler = "lorem ipsum dolor sit amet. " * (1_000_000 // 28)
-    content = "I love hiking. " + filler[:MAX_SCAN_CHARS] + " I love sailing. " + filler
+    content = "I love hiking.\n" + filler[:MAX_SCAN_CHARS] + " I love sailing. " + filler
     assert len(content) > 1_000_000
     update = derive(content)
     assert texts(update) == ["Loves hiking"]
+
+
+def test_only_the_users_own_words_are_read_not_material_pasted_to_work_on() -> None:
+    transcript = (
+        "so I said to him I love the snow and they like the snow too, and honestly I feel so happy about it, "
+        "we were there for hours and nobody wanted to leave because it was just that good. " * 4
+    )
+    assert len(transcript.split()) > 120
+    # a long message: only a short lead before its first colon or line break is the user's own words
+    assert texts(derive("Write 5 catchy titles for this podcast clip: " + transcript)) == []
+    assert texts(derive(transcript)) == []  # one long block, no lead
+    assert texts(derive("I'm vegetarian, keep that in mind.\n" + transcript)) == ["Is vegetarian"]
+    # a request to work on text: what follows it is not read, whatever its length
+    assert texts(derive("I love jazz. Please proofread this email: I hate Mondays and I love cheese.")) == [
+        "Loves jazz"
+    ]
+    # a short message is read whole
+    assert texts(derive("I love the snow: it makes me happy.")) == ["Loves the snow"]
 
 
 def test_messages_with_unusual_content_are_skipped_without_error() -> None:

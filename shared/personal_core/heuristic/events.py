@@ -20,7 +20,7 @@ from datetime import date
 from ..model import InsightKind
 from .builders import _Finding
 from .objects import _clean_object
-from .sentences import _QUESTION_END, _SPACES, _blocked, _sentences
+from .sentences import _QUESTION_END, _SPACES, _blocked, _sentences, own_words
 from .stances import _third
 from .vocabulary import _EMOTION_WORDS, _F, _REL_MODS, _RELS_ANY
 from .when import TIME, resolve
@@ -29,16 +29,6 @@ from .when import TIME, resolve
 #: boundary. Objects are read up to :data:`MAX_SCAN_WORDS` words first (a date may follow a long object).
 MAX_EVENT_WORDS = 14
 MAX_SCAN_WORDS = 40
-#: Longest message read for events, in words: longer ones are mostly pasted documents (an abstract's "we
-#: presented ...", a report), not the user telling about their life.
-MAX_EVENT_MESSAGE_WORDS = 120
-#: "Please simplify this text: ...", "Proofread my email: ...": what follows the colon is text to work on.
-_PASTED = re.compile(
-    r"\b(?:simplify|rewrite|re-write|summari[sz]e|translate|proofread|paraphrase|edit|correct|improve|shorten|"
-    r"polish|rephrase|check|review|explain|fix)\b[^.:!?\n]{0,60}?\b(?:text|paragraph|abstract|passage|email|"
-    r"e-mail|essay|article|sentences?|letter|message|post|story|report|code|following)\b[^:\n]{0,20}:",
-    _F,
-)
 #: Confidence of an event stated in the past or present perfect, of an ongoing activity or habit, and of a plan.
 EVENT_CONFIDENCE = 0.8
 ACTIVITY_CONFIDENCE = 0.75
@@ -441,12 +431,6 @@ def event_findings(text: str, said: date | None) -> Iterator[_Finding]:
     """Every event, activity or plan stated in ``text`` (already prepared: see :func:`.sentences._prepare`),
     with relative dates resolved against ``said`` (the day the message was written; None: left as written).
 
-    Only the user's own words: nothing from a message over :data:`MAX_EVENT_MESSAGE_WORDS` words, nor from text
-    pasted after a request to work on it ("Please simplify this text: we presented ...")."""
-    if len(text.split()) > MAX_EVENT_MESSAGE_WORDS:
-        return
-    pasted = _PASTED.search(text)
-    if pasted is not None:
-        text = text[: pasted.start()]
-    for sentence in _sentences(text):
+    Only the user's own words are read (:func:`.sentences.own_words`: not text pasted to be worked on)."""
+    for sentence in _sentences(own_words(text)):
         yield from _sentence_events(sentence, said)

@@ -16,7 +16,17 @@ from .choices import choice_findings, names_an_option_number, options_in
 from .events import event_findings
 from .instructions import _instructions, slot_rivals
 from .rules import _CALL_RULES, _GREETING, _MY_RULES, _i_rules
-from .sentences import _QUESTION_END, _SELF_WORDS, _SPACES, _TRIGGER, _WORD, _blocked, _prepare, _sentences
+from .sentences import (
+    _QUESTION_END,
+    _SELF_WORDS,
+    _SPACES,
+    _TRIGGER,
+    _WORD,
+    _blocked,
+    _prepare,
+    _sentences,
+    own_words,
+)
 from .vocabulary import MAX_INSIGHTS, MAX_SCAN_CHARS
 
 logger = logging.getLogger(__name__)
@@ -53,8 +63,8 @@ def _scan_sentence(sentence: str) -> Iterator[_Finding]:
 
 
 def _scan(content: str) -> Iterator[_Finding]:
-    """Every finding in one user message, in order of appearance."""
-    text = _prepare(content)
+    """Every finding in one user message (its own words: :func:`.sentences.own_words`), in order of appearance."""
+    text = own_words(_prepare(content))
     if looks_like_injection(text):
         logger.debug("heuristic reasoner: skipping a message that looks like prompt injection")
         return
@@ -185,7 +195,7 @@ class HeuristicReasoner:
             try:
                 findings = [f for f in _scan(content) if not names_an_option_number(f.text)]
                 if not looks_like_injection(content):
-                    prepared = _prepare(content)
+                    prepared = own_words(_prepare(content))
                     if options:
                         findings += choice_findings(prepared, options)
                     said = getattr(message, "created_at", None)

@@ -38,6 +38,35 @@ def _prepare(text: str) -> str:
     return _unwrap(_APOSTROPHES.sub("'", text))
 
 
+#: A message longer than this many words is mostly material to work on (a transcript, an abstract's "we
+#: presented ...", a report), not the user telling about themselves: only its lead is read (see own_words).
+MAX_OWN_WORDS = 120
+#: The most words the lead of such a message (before its first colon or line break) may have to be read.
+MAX_LEAD_WORDS = 40
+#: "Please simplify this text: ...", "Proofread my email: ...": what follows the colon is text to work on.
+_PASTED = re.compile(
+    r"\b(?:simplify|rewrite|re-write|summari[sz]e|translate|proofread|paraphrase|edit|correct|improve|shorten|"
+    r"polish|rephrase|check|review|explain|fix)\b[^.:!?\n]{0,60}?\b(?:text|paragraph|abstract|passage|email|"
+    r"e-mail|essay|article|sentences?|letter|message|post|story|report|code|following)\b[^:\n]{0,20}:",
+    re.IGNORECASE,
+)
+_LEAD_END = re.compile(r"[:\n]")
+
+
+def own_words(text: str) -> str:
+    """The part of a prepared message that is the user's own words: text pasted after a request to work on it
+    ("Please simplify this text: ...") is cut, and of a message over :data:`MAX_OWN_WORDS` words only a short
+    lead before its first colon or line break is kept ("" when there is none)."""
+    pasted = _PASTED.search(text)
+    if pasted is not None:
+        text = text[: pasted.start()]
+    if len(text.split()) <= MAX_OWN_WORDS:
+        return text
+    end = _LEAD_END.search(text)
+    lead = text[: end.start()] if end is not None else ""
+    return lead if len(lead.split()) <= MAX_LEAD_WORDS else ""
+
+
 # A whole message wrapped in one pair of quotes ('"I dislike floral prints."') is the user's own statement; a
 # quote inside a message ('she said "I hate it"') still blocks what it holds.
 _WRAPPED = re.compile(r'^\s*(?:"([^"“”]+)"|“([^"“”]+)”)[.!]?\s*$')
