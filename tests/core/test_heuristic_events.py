@@ -264,3 +264,17 @@ def test_what_the_user_s_people_did_or_like(content: str, expected: list[str]) -
 )
 def test_clause_openers_and_dropped_subjects(content: str, expected: list[str]) -> None:
     assert [i.text for i in derive(content).new_insights if i.kind == InsightKind.FACT] == expected
+
+
+@pytest.mark.parametrize(
+    ("content", "text"),
+    [
+        ("My wife and I adopted a puppy last week.", "Adopted a puppy with their wife in the week before 2024-05-16"),
+        ("Me and my sister started a bakery last year.", "Started a bakery with their sister in 2023"),
+        ("My son and I went fishing yesterday.", "Went fishing with their son on 2024-05-15"),
+        ("We adopted a puppy last week.", "Adopted a puppy with others in the week before 2024-05-16"),
+    ],
+)
+def test_an_event_shared_with_someone_is_the_users_and_says_with_whom(content: str, text: str) -> None:
+    # "Me and my sister started ..." is not only the sister's event, and "My wife and I" names the wife
+    assert texts(derive(content)) == [text]

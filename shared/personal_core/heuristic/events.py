@@ -166,6 +166,10 @@ _MY_PEOPLE = re.compile(
     _F,
 )
 _PEOPLE_LIKE = frozenset("love loves like likes enjoy enjoys adore adores".split())
+#: "My wife and I adopted ...": the person named before "and I" shares the user's event.
+_WITH_MY = re.compile(r"\bmy\s+(?P<who>" + _REL_MODS + r"(?:" + _RELS_ANY + r"|family|team))\s+and\s+$", _F)
+#: "Me and my sister started ...": the user shares the event of the person named after it.
+_ME_AND = re.compile(r"(?:^|[\s,;(])(?:me|i)\s+and\s+$", _F)
 #: Confidence of what the user says their people did or like.
 PEOPLE_CONFIDENCE = 0.75
 # "... and watched a film last night": a second event of the same subject.
@@ -321,11 +325,12 @@ def _statement(match: re.Match[str], sentence: str) -> tuple[str, str, str, Insi
 
 
 def _render(
-    head: str, verb: str, rest: str, lead: re.Match[str] | None, said: date | None, *, others: bool = False
+    head: str, verb: str, rest: str, lead: re.Match[str] | None, said: date | None, *, company: str = ""
 ) -> str | None:
     """The insight's text: the head, the object and, when a time expression in the object (or ``lead``) can be
-    resolved, its date at the end (an unresolvable one stays as written); None when no usable object. ``others``:
-    the user said "we" ("with others" is added unless the object says with whom)."""
+    resolved, its date at the end (an unresolvable one stays as written); None when no usable object.
+    ``company``: with whom the user did it ("with others" for "we", "with their wife"), added unless the object
+    says with whom."""
     obj = _object(_clause(rest), verb)
     if obj is None:
         return None
@@ -339,7 +344,8 @@ def _render(
     short = _shortened(obj) if obj else ""
     if short is None or (not short and (verb not in _COMPLETE or not when)):
         return None
-    company = "with others" if others and not re.search(r"\b(?:with|together)\b", short, _F) else ""
+    if re.search(r"\b(?:with|together)\b", short, _F):
+        company = ""
     return " ".join(part for part in (head, short, company, when) if part)
 
 
@@ -396,6 +402,20 @@ def _people_events(sentence: str, said: date | None) -> Iterator[_Finding]:
             continue
         if not be and verb not in _PAST and verb not in _PEOPLE_LIKE:
             continue
+        who = match.group("who").lower()
+        if _ME_AND.search(sentence[:start]):  # "Me and my sister started a bakery": the user's event too
+            if not be and verb in _PAST:
+                text = _render(
+                    verb.capitalize(),
+                    verb,
+                    sentence[match.end() :],
+                    _lead_time(sentence, start),
+                    said,
+                    company=f"with their {who}",
+                )
+                if text is not None:
+                    yield _Finding(InsightKind.FACT, text, EVENT_CONFIDENCE)
+            continue
         head = _SPACES.sub(" ", f"Their {match.group('who')}{match.group('adv')} {be} {verb}")
         text = _render(head, verb, sentence[match.end() :], _lead_time(sentence, start), said)
         if text is not None:
@@ -415,14 +435,15 @@ def _sentence_events(sentence: str, said: date | None) -> Iterator[_Finding]:
         if found is None:
             continue
         head, verb, rest, kind, confidence = found
-        others = match.group("we") is not None
+        joint = _WITH_MY.search(sentence[:start])
+        company = "with others" if match.group("we") else f"with their {joint.group('who').lower()}" if joint else ""
         lead = _lead_time(sentence, start)
-        text = _render(head, verb, rest, lead, said, others=others)
+        text = _render(head, verb, rest, lead, said, company=company)
         if text is None and not match.group("ve") and not match.group("m") and not match.group("was"):
             second = _second(rest)  # "I took your advice and watched it last night" -> "Watched ..."
             if second is not None:
                 verb, rest = second
-                text = _render(verb.capitalize(), verb, rest, lead, said, others=others)
+                text = _render(verb.capitalize(), verb, rest, lead, said, company=company)
         if text is not None:
             yield _Finding(kind, text, confidence)
 
