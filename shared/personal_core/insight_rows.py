@@ -161,6 +161,10 @@ class InsightRows:
         self._missing: dict[str, set[int]] = {}  # evidence message id not (yet) among the rows -> keys
         self._relink: set[int] = set()  # keys whose pairs are to be dropped (removed or changed insights)
         self._link_new: dict[int, None] = {}  # keys whose pairs are to be added (an ordered set)
+        #: classifications by name (see :meth:`groups`): (key -> class, keys to classify again)
+        self._classes: dict[str, tuple[dict[int, frozenset[str]], set[int]]] = {}
+        #: by name: insight id -> ((text, kind, slot), its class), kept across rebuilds (:meth:`adopt`)
+        self._known: dict[str, dict[str, tuple[tuple[str, str, str | None], frozenset[str] | None]]] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -177,7 +181,7 @@ class InsightRows:
 
     def worn(self) -> bool:
         """Whether stable keys ran far ahead of the rows (a rebuild renumbers them)."""
-        return self._next_key > 2 * len(self.ids) + 1024
+        return self._next_key > 8 * len(self.ids) + 65536
 
     def sync(
         self,
@@ -232,6 +236,8 @@ class InsightRows:
         if insight.evidence != old.evidence:
             self._forget_links(key, old)
             self._link_new[key] = None
+        if (insight.text, insight.kind, insight.slot) != (old.text, old.kind, old.slot):
+            self._reclassify(key)
         self._held[insight.id] = insight
 
     def _remove(self, gone: list[str]) -> None:
@@ -244,12 +250,13 @@ class InsightRows:
             self.lexical.drop(key, self._docs.pop(key))
             self._forget_links(key, self._held.pop(insight_id))
             self._vectors.pop(insight_id, None)
+            self._reclassify(key)
         m = int(keep.sum())
         for column in (self._keys, self._matrix, self._factors, self._updated, self._lengths):
             column[:m] = column[:n][keep]
-        flags = keep.tolist()
-        self.ids = [x for x, k in zip(self.ids, flags, strict=True) if k]
-        self._order = [x for x, k in zip(self._order, flags, strict=True) if k]
+        for row in np.flatnonzero(~keep)[::-1].tolist():  # a few rows: C-level moves, not a new list
+            del self.ids[row]
+            del self._order[row]
 
     def _insert(self, items: list[Insight], vectors: Mapping[str, npt.NDArray[np.float32]]) -> None:
         """Rows for ``items`` (sorted by corpus order) at their places (usually all after the last row)."""
@@ -292,6 +299,7 @@ class InsightRows:
             self._docs[key] = doc
             self.lexical.add(key, doc)
             self._link_new[key] = None
+            self._reclassify(key)
 
     def _grow(self, capacity: int) -> None:
         n = len(self.ids)
@@ -306,6 +314,52 @@ class InsightRows:
         self._factors = bigger(self._factors, (capacity,), np.float64)
         self._updated = bigger(self._updated, (capacity,), np.float64)
         self._lengths = bigger(self._lengths, (capacity,), np.float64)
+
+    def _reclassify(self, key: int) -> None:
+        for _, pending in self._classes.values():
+            pending.add(key)
+
+    def groups(
+        self, name: str, classify: Callable[[Insight], frozenset[str] | None]
+    ) -> list[tuple[frozenset[str], IntArray]]:
+        """Rows grouped by ``classify`` (a function of an insight's text, kind and slot; None or empty: in no
+        group), in the order a scan of the rows meets each group first, each group's rows ascending. An insight
+        is classified once, and again only when its text, kind or slot changes (``name`` keeps one classifier's
+        results; they survive a rebuild of the rows through :meth:`adopt`)."""
+        held = self._classes.get(name)
+        if held is None:
+            held = self._classes[name] = ({}, set(self._key_of.values()))
+        classes, pending = held
+        known = self._known.setdefault(name, {})
+        ids = self.ids
+        for key in pending:
+            row = int(self.position[key])
+            if row < 0:
+                classes.pop(key, None)
+                continue
+            insight = self._held[ids[row]]
+            signature = (insight.text, insight.kind.value, insight.slot)
+            hit = known.get(insight.id)
+            if hit is None or hit[0] != signature:
+                hit = (signature, classify(insight) or None)
+                known[insight.id] = hit
+            if hit[1]:
+                classes[key] = hit[1]
+            else:
+                classes.pop(key, None)
+        pending.clear()
+        if len(known) > 2 * len(self._key_of) + 64:  # drop what is known of insights gone since
+            self._known[name] = {k: v for k, v in known.items() if k in self._key_of}
+        by_class: dict[frozenset[str], list[int]] = {}
+        for key, found in classes.items():
+            by_class.setdefault(found, []).append(key)
+        groups = [(found, np.sort(self.position[np.array(keys, dtype=np.int64)])) for found, keys in by_class.items()]
+        groups.sort(key=lambda group: int(group[1][0]))
+        return groups
+
+    def adopt(self, previous: InsightRows) -> None:
+        """Keep what ``previous`` (the rows this one replaces) knew of each insight's classes."""
+        self._known = previous._known
 
     def corpus(self, now: float) -> Corpus:
         """The ranking corpus of the rows, priors relative to ``now`` (the newest insight's time)."""

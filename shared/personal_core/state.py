@@ -337,7 +337,10 @@ class UserState:
         dirty = self._insight_dirty.get(key, set())
         chosen = self._unretracted if include_superseded else self._current
         if rows is None or rows.worn() or len(dirty) > len(rows) // 2 + 64:  # from scratch
-            rows = self._insight_rows[key] = InsightRows(self.dimension, self._terms_of)
+            previous, rows = rows, InsightRows(self.dimension, self._terms_of)
+            if previous is not None:
+                rows.adopt(previous)
+            self._insight_rows[key] = rows
             dirty = set(chosen)
         member = _unretracted if include_superseded else _current
         rows.sync(self.insights, self.insight_vectors, member, sorted(dirty))
@@ -361,6 +364,15 @@ class UserState:
         if vector is None:
             raise KeyError(f"no vector held for message {message_id!r}")
         return vector
+
+    def insight_groups(
+        self, include_superseded: bool, name: str, classify: Callable[[Insight], frozenset[str] | None]
+    ) -> list[tuple[frozenset[str], IntArray]]:
+        """The rows of :meth:`insight_corpus` grouped by ``classify`` (see
+        :meth:`~personal_core.insight_rows.InsightRows.groups`: each insight classified once per text, kind and
+        slot; ``name`` keeps one classifier's results)."""
+        self.insight_corpus(include_superseded)  # brings the rows up to date
+        return self._insight_rows["insights-all" if include_superseded else "insights"].groups(name, classify)
 
     def evidence_links(self, include_superseded: bool = False) -> tuple[IntArray, IntArray]:
         """(insight index, message index) pairs: each insight of :meth:`insight_corpus` to its evidence messages

@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks.big_user import _queries, _turns
 from personal_core import HashingEmbedder, Insight, InsightKind, Message, Role, UserModeler
-from personal_core.candidates import build_context
+from personal_core.candidates import _grouped, _standing_domains, build_context, standing_insights
 from personal_core.insight_rows import build_insight_corpus, insight_priors, prior_factor
 from personal_core.ranking import Corpus, borrow_evidence, insight_prior, order, relevance
 from personal_core.records import (
@@ -28,7 +28,17 @@ from personal_core.text import normalise, terms
 
 EMB = HashingEmbedder(dimension=32)
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
-TEXTS = ["Likes tea", "likes tea!", "Lives in Lisbon", "Works as a nurse", "Plays chess on Sundays", "Went hiking"]
+TEXTS = [
+    "Likes tea",
+    "likes tea!",
+    "Lives in Lisbon",
+    "Works as a nurse",
+    "Plays chess on Sundays",
+    "Went hiking",
+    "Is allergic to peanuts",
+    "Hates flying, always takes the train",
+    "Is vegan",
+]
 QUERIES = ["tea in lisbon", "chess", "nurse hiking 3", "likes", "zebra", ""]
 
 
@@ -107,6 +117,11 @@ def assert_rows_equal(state: UserState) -> None:
         for query in QUERIES:
             assert np.array_equal(corpus.lexical.scores(terms(query)), ref.lexical.scores(terms(query))), query
             assert _ranking(corpus, query) == _ranking(ref, query), query
+        found = [(i, d) for i, x in enumerate(ref_ids) if (d := _standing_domains(state.insights[x]))]
+        want_groups = _grouped(found)  # the scan of every insight (what standing_insights did before)
+        got_groups = standing_insights(state, superseded)
+        assert [d for d, _ in got_groups] == [d for d, _ in want_groups]
+        assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got_groups, want_groups, strict=True))
         links = state.evidence_links(superseded)
         want = [(i, position[e]) for i, x in enumerate(ref_ids) for e in state.insights[x].evidence if e in position]
         assert sorted(zip(links[0].tolist(), links[1].tolist(), strict=True)) == sorted(want)
