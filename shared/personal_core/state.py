@@ -278,13 +278,25 @@ class UserState:
             self._normalised[text] = cached
         return cached
 
+    @property
+    def insight_order(self) -> dict[str, int]:
+        """Each insight's place in ``insights``' order (read-only)."""
+        return self._insight_seq
+
+    def changed_insights(self, name: str) -> set[str] | None:
+        """The ids of the insights changed since the last call with this ``name`` (a structure kept across
+        writes follows them); None on the first call and after :meth:`reset` (build it from scratch)."""
+        changed = self._insight_dirty.get(name)
+        self._insight_dirty[name] = set()
+        return changed
+
     def current_by_text(self) -> CurrentByText:
         """Current insights by normalised text (when several share one, the latest added: ``insights``' order),
         brought up to date with the insights changed since the last call (read-only for callers)."""
         by_text = self._by_text
         if by_text is None:
             by_text = self._by_text = CurrentByText()
-            by_text.dirty.update(self._current)
+            by_text.dirty.update(self.insights)
         by_text.sync(self.insights, self._insight_seq, self.normalised)
         return by_text
 
@@ -408,7 +420,8 @@ def _unretracted(insight: Insight) -> bool:
 
 class CurrentByText:
     """Current insights by normalised text: for each text the ids holding it, the latest added of them
-    (``insights``' order) and its evidence. Brought up to date by the ids changed (``dirty``) on :meth:`sync`."""
+    (``insights``' order) and its evidence; and the retracted insights by normalised text. Brought up to date
+    by the ids changed (``dirty``) on :meth:`sync`."""
 
     def __init__(self) -> None:
         self.dirty: set[str] = set()
@@ -416,6 +429,8 @@ class CurrentByText:
         self.text_of: dict[str, str] = {}  # current insight id -> its normalised text
         self.latest: dict[str, str] = {}  # normalised text -> the latest added current insight with it
         self.evidence: dict[str, tuple[str, ...]] = {}  # normalised text -> that insight's evidence
+        self.retracted: dict[str, dict[str, Insight]] = {}  # normalised text -> retracted insights with it
+        self._retracted_text: dict[str, str] = {}  # retracted insight id -> its normalised text
 
     def sync(self, insights: dict[str, Insight], seq: dict[str, int], normalised: Callable[[str], str]) -> None:
         """Follow the insights changed since the last call."""
@@ -428,6 +443,15 @@ class CurrentByText:
                 self.members[old].discard(insight_id)
                 touched.add(old)
             insight = insights.get(insight_id)
+            was = self._retracted_text.pop(insight_id, None)
+            if was is not None:
+                del self.retracted[was][insight_id]
+                if not self.retracted[was]:
+                    del self.retracted[was]
+            if insight is not None and insight.retracted_at is not None:
+                text = normalised(insight.text)
+                self._retracted_text[insight_id] = text
+                self.retracted.setdefault(text, {})[insight_id] = insight
             if insight is not None and insight.is_current:
                 text = normalised(insight.text)
                 self.text_of[insight_id] = text

@@ -14,6 +14,7 @@ from benchmarks.big_user import _queries, _turns
 from personal_core import HashingEmbedder, Insight, InsightKind, Message, Role, UserModeler
 from personal_core.candidates import _grouped, _standing_domains, build_context, standing_insights
 from personal_core.insight_rows import build_insight_corpus, insight_priors, prior_factor
+from personal_core.planning import dedupe_index, retracted_by_text
 from personal_core.ranking import Corpus, borrow_evidence, insight_prior, order, relevance
 from personal_core.records import (
     Record,
@@ -55,9 +56,19 @@ def test_vectorised_priors_equal_insight_prior_bit_for_bit() -> None:
     assert got.tolist() == want
 
 
-def _insight(iid: str, text: str, created: int, updated: int, flag: str, evidence: list[str], conf: float) -> Insight:
+def _insight(
+    iid: str,
+    text: str,
+    created: int,
+    updated: int,
+    flag: str,
+    evidence: list[str],
+    conf: float,
+    slot: str | None = None,
+) -> Insight:
     when = T0 + timedelta(minutes=updated)
     return Insight(
+        slot=slot,
         id=iid,
         user_id="ann",
         kind=InsightKind.PREFERENCE,
@@ -132,10 +143,34 @@ def assert_rows_equal(state: UserState) -> None:
             if scores is None:  # no insight
                 continue
             assert np.array_equal(borrow_evidence(scores, links, source), borrow_evidence(scores, want_links, source))
+    assert_dedupe_equal(state)
     current = [i for i in state.insights.values() if i.is_current]  # ``insights``' order: the latest wins
     by_text = state.current_by_text()
     assert by_text.latest == {normalise(i.text): i.id for i in current}
     assert state.card_evidence() == {normalise(i.text): tuple(i.evidence) for i in current}
+
+
+def assert_dedupe_equal(state: UserState) -> None:
+    """The dedupe index kept across writes against the scan it was built by before."""
+    index = dedupe_index(state)
+    current = {i.id: i for i in state.insights.values() if i.is_current}
+    assert list(index.current.items()) == list(current.items())  # the same order, the same objects
+    assert dict(index.by_text) == {normalise(i.text): i.id for i in current.values()}
+    assert index.ids == list(current)
+    if current:
+        assert index.matrix is not None
+        assert np.array_equal(index.matrix, np.stack([state.insight_vectors[i] for i in current]))
+    else:
+        assert index.matrix is None
+    by_slot: dict[str, list[str]] = {}
+    for insight in current.values():
+        if insight.slot:
+            by_slot.setdefault(insight.slot, []).append(insight.id)
+    assert dict(index.by_slot) == by_slot
+    retracted = {k: [i.id for i in v] for k, v in retracted_by_text(state.insights.values()).items()}
+    assert {k: sorted(v) for k, v in state.current_by_text().retracted.items()} == {
+        k: sorted(v) for k, v in retracted.items()
+    }
 
 
 def _random_write(rng: random.Random, state: UserState, step: int, clock: list[int]) -> None:
@@ -158,7 +193,8 @@ def _random_write(rng: random.Random, state: UserState, step: int, clock: list[i
         text = rng.choice(TEXTS) + f" {rng.randint(0, 6)}" if held is None or rng.random() < 0.3 else held.text
         evidence = [f"m{rng.randint(0, 100 + step + 3)}" for _ in range(rng.randint(0, 3))]  # some not there yet
         flag = rng.choice(["current"] * 6 + ["superseded", "retracted"])
-        insight = _insight(iid, text, minutes, clock[0], flag, evidence, rng.random())
+        slot = rng.choice([None, None, "home", "job"])
+        insight = _insight(iid, text, minutes, clock[0], flag, evidence, rng.random(), slot)
         same_vector = held is not None and held.text == text and rng.random() < 0.7
         vector = state.insight_vectors[iid] if same_vector else EMB.embed_documents([text + str(step)])[0]
         upserts.append(insight_to_record(insight, vector))
@@ -261,6 +297,7 @@ def test_a_context_after_writes_equals_one_from_a_fresh_load(tmp_path: Path) -> 
                         fresh, query, vector, modeler.default_max_tokens, modeler.counter, modeler.packing
                     )
                     assert got == want, query
+                    assert_dedupe_equal(state)
                     compared += 1
                 insights = len(state.insights)
         assert compared >= 10 and insights > 20
