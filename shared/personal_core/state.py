@@ -2,8 +2,10 @@
 
 The same :class:`~personal_core.records.Record` objects are written to the journal and applied here, so
 memory and storage cannot drift apart. The message ranking corpus is an incremental index
-(:class:`~personal_core.index.MessageIndex`: a write appends rows, nothing is rebuilt); the insight corpus
-(small) is rebuilt lazily when insights change.
+(:class:`~personal_core.index.MessageIndex`: a write appends rows, nothing is rebuilt); so is the insight corpus
+(:class:`~personal_core.insight_rows.InsightRows`: a write touches the rows of the insights it changed), and the
+structures that follow the insights (current ones by text, retracted ones by text, the dedupe index of
+:mod:`.planning`) are brought up to date from the ids of the insights changed since they were last read.
 """
 
 from __future__ import annotations
