@@ -93,8 +93,6 @@ class StandingCache:
     insights: dict[bool, tuple[int, StandingGroups]] = field(default_factory=dict)
     turns: tuple[int, StandingGroups] | None = None
     turn_kinds: dict[str, tuple[str, bool, frozenset[str] | None]] = field(default_factory=dict)
-    #: insight id -> ((text, kind, slot), its standing domains or None): an insight is classified once
-    insight_kinds: dict[str, tuple[tuple[str, str, str | None], frozenset[str] | None]] = field(default_factory=dict)
     #: (index generation, rows classified, corpus indices by domains) behind ``turns``: appends extend it
     turn_rows: tuple[int, int, dict[frozenset[str], list[int]]] | None = None
 
@@ -132,24 +130,15 @@ def standing_insights(state: UserState, include_superseded: bool) -> StandingGro
     hit = cache.insights.get(include_superseded)
     if hit is not None and hit[0] == state.insights_version:
         return hit[1]
-    _, ids = state.insight_corpus(include_superseded)
-    found = []
-    known = cache.insight_kinds
-    for index, insight_id in enumerate(ids):
-        insight = state.insights[insight_id]
-        key = (insight.text, insight.kind.value, insight.slot)
-        kind = known.get(insight_id)
-        if kind is None or kind[0] != key:  # new, or its text / kind / slot changed
-            standing = is_standing_insight(*key)
-            kind = (key, (item_domains(insight.text) or None) if standing else None)
-            known[insight_id] = kind
-        if kind[1]:
-            found.append((index, kind[1]))
-    if len(known) > 2 * len(state.insights) + 64:  # drop the classifications of insights deleted since
-        cache.insight_kinds = {k: v for k, v in known.items() if k in state.insights}
-    groups = _grouped(found)
+    groups = state.insight_groups(include_superseded, "standing", _standing_domains)  # classified once each
     cache.insights[include_superseded] = (state.insights_version, groups)
     return groups
+
+
+def _standing_domains(insight: Insight) -> frozenset[str] | None:
+    """The domains of a standing insight (None: not standing)."""
+    standing = is_standing_insight(insight.text, insight.kind.value, insight.slot)
+    return (item_domains(insight.text) or None) if standing else None
 
 
 def standing_turns(state: UserState) -> StandingGroups:

