@@ -63,7 +63,7 @@ PAGE = 5000
 MIN_FREE_BYTES = 50 * 2**20  # an embedded flush needs this much free disk (or twice the batch, if more)
 OP_TIMEOUT = 300.0  # seconds one Chroma call may take before the caller gets a typed error (a watchdog)
 LOAD_TIMEOUT = 60.0  # seconds a load may take, retries included
-TRIM_EVERY = 20_000  # records written between two returns of the C heap's free pages (see trim_heap)
+TRIM_EVERY = 5_000  # records written between two returns of the C heap's free pages (see trim_heap; ~10 ms)
 #: chromadb's in-memory indexes are given back (:meth:`ChromaStore.release_idle_memory`) after a load of this
 #: many records, and when the flusher goes idle while the shards opened hold this many (~0.4 KB a record with
 #: the vectors in the metadata, ~1.2 KB at 256 dimensions in a shard of the older layout); the next read or
@@ -354,9 +354,12 @@ class ChromaStore:
             return sum(int(self._call(c.count, "counting records")) for c in opened)
 
     def release_idle_memory(self, min_records: int = RELEASE_MIN_RECORDS) -> bool:
-        """:meth:`release_memory` when the shards opened hold at least ``min_records`` records; returns whether
-        it released."""
-        return self.held_records() >= min_records and self.release_memory()
+        """:meth:`release_memory` when the shards opened hold at least ``min_records`` records, else only return
+        the C heap's free pages (a burst of writes leaves freed temporaries); returns whether it released."""
+        if self.held_records() >= min_records and self.release_memory():
+            return True
+        trim_heap()
+        return False
 
     def release_memory(self) -> bool:
         """Make chromadb drop what it holds in memory for this store: the HNSW index of every shard read or
