@@ -441,3 +441,16 @@ def test_deterministic() -> None:
 def test_a_second_clause_without_its_subject_ends_the_object() -> None:
     assert texts(derive("I live in Berlin and work as a nurse.")) == ["Lives in Berlin"]
     assert texts(derive("I'm allergic to peanuts and have asthma.")) == ["Allergic to peanuts"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("I'm vegetarian and allergic to peanuts.", ["Is vegetarian", "Allergic to peanuts"]),
+        ("I'm allergic to peanuts and vegetarian.", ["Allergic to peanuts", "Is vegetarian"]),
+        ("I'm afraid of heights and allergic to bees.", ["Is afraid of heights", "Allergic to bees"]),
+        ("I'm allergic to cats and dogs.", ["Allergic to cats and dogs"]),  # "and" inside the object stays
+    ],
+)
+def test_a_trait_joined_by_and_is_its_own_statement(content: str, expected: list[str]) -> None:
+    assert texts(derive(content)) == expected

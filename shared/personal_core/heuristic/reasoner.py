@@ -26,6 +26,7 @@ from .sentences import (
     _prepare,
     _sentences,
     own_words,
+    split_joined_traits,
 )
 from .vocabulary import MAX_INSIGHTS, MAX_SCAN_CHARS
 
@@ -64,7 +65,7 @@ def _scan_sentence(sentence: str) -> Iterator[_Finding]:
 
 def _scan(content: str) -> Iterator[_Finding]:
     """Every finding in one user message (its own words: :func:`.sentences.own_words`), in order of appearance."""
-    text = own_words(_prepare(content))
+    text = split_joined_traits(own_words(_prepare(content)))
     if looks_like_injection(text):
         logger.debug("heuristic reasoner: skipping a message that looks like prompt injection")
         return

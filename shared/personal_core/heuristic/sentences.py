@@ -67,6 +67,21 @@ def own_words(text: str) -> str:
     return lead if len(lead.split()) <= MAX_LEAD_WORDS else ""
 
 
+#: "I'm vegetarian and allergic to peanuts": a second standing trait joined by "and" to an "I'm ..." statement.
+_JOINED_TRAIT = re.compile(
+    r"(\bI(?:'m|\s+am)\s+[^,;.!?\n]{1,60}?)(?:,\s*|\s+)and\s+(?:(?:I'm|I\s+am)\s+)?"
+    r"(?=(?:(?:also|very|severely|deathly|really|strictly)\s+)*(?:allergic|vegetarian|vegan|pescatarian|"
+    r"pescetarian|lactose[-\s]intolerant|gluten[-\s]intolerant|celiac|coeliac|diabetic|afraid|scared|terrified)\b)",
+    re.IGNORECASE,
+)
+
+
+def split_joined_traits(text: str) -> str:
+    """Give a trait joined to an "I'm ..." statement its own sentence ("I'm vegetarian and allergic to peanuts"
+    -> "I'm vegetarian. I'm allergic to peanuts"), so each is read whole and none is read as the other's object."""
+    return _JOINED_TRAIT.sub(r"\1. I'm ", text)
+
+
 # A whole message wrapped in one pair of quotes ('"I dislike floral prints."') is the user's own statement; a
 # quote inside a message ('she said "I hate it"') still blocks what it holds.
 _WRAPPED = re.compile(r'^\s*(?:"([^"“”]+)"|“([^"“”]+)”)[.!]?\s*$')
