@@ -10,8 +10,9 @@ Call everything here with the user's lock held.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -22,6 +23,7 @@ from .context import Candidate, PackingPolicy, clean_line, day_of, insight_day, 
 from .diversity import POOL, diversified
 from .excerpts import Sentences, kept_sentences, split_sentences, trimmed
 from .model import ContextSource, Insight, InsightKind, UserContext
+from .query_dates import Period, date_bonus, named_periods
 from .ranking import (
     IntArray,
     Scores,
@@ -217,15 +219,31 @@ def rankings(
     return ranked.insights, ranked.messages
 
 
-def score_all(state: UserState, query_terms: list[str], query_vector: Any, include_superseded: bool) -> Rankings:
-    """Every insight and message scored for the query (see :class:`Rankings`)."""
-    corpus, _ = state.insight_corpus(include_superseded)
-    mcorpus, _ = state.message_corpus()
+def score_all(
+    state: UserState,
+    query_terms: list[str],
+    query_vector: Any,
+    include_superseded: bool,
+    periods: list[Period] | None = None,
+) -> Rankings:
+    """Every insight and message scored for the query (see :class:`Rankings`); items dated within a period the
+    query names (``periods``, see :mod:`.query_dates`) rank higher."""
+    corpus, iids = state.insight_corpus(include_superseded)
+    mcorpus, mids = state.message_corpus()
     insight_scores = relevance(corpus, query_terms, query_vector)
     # messages are matched without the user's subject (see ranking.SUBJECT_SHARE)
     subject = subject_terms(corpus, query_terms)
     message_terms = [t for t in query_terms if t not in subject] if subject else query_terms
     own_scores = relevance(mcorpus, message_terms, without_subject(corpus, query_vector), neighbours=False)
+    if periods and own_scores is not None:
+        bonus = date_bonus(_days(state, "messages", mids, lambda i: state.messages[i].created_at), periods)
+        if bonus is not None:
+            own_scores = own_scores + bonus
+    if periods and insight_scores is not None:
+        key = "insights-all" if include_superseded else "insights"
+        bonus = date_bonus(_days(state, key, iids, lambda i: state.insights[i].valid_from), periods)
+        if bonus is not None:
+            insight_scores = insight_scores + INSIGHT_DATE_SHARE * bonus
     message_scores = with_neighbours(mcorpus, own_scores) if own_scores is not None else None
     if insight_scores is not None:
         # an insight borrows what its evidence says (matched without the subject, as every message is), not
@@ -240,6 +258,32 @@ def score_all(state: UserState, query_terms: list[str], query_vector: Any, inclu
         insight_scores is not None or message_scores is not None,
         message_terms,
     )
+
+
+#: An insight dated within a period the query names gets this share of :data:`.query_dates.DATE_BONUS` (it also
+#: borrows its evidence messages' bonus).
+INSIGHT_DATE_SHARE = 1.0
+
+
+def _days(state: UserState, key: str, ids: list[str], when: Callable[[str], datetime]) -> IntArray:
+    """The day (ordinal) of each of ``ids`` (a corpus's ids), cached on the state per corpus; when the corpus
+    only grew since the last call (same ids first), only the new ids are looked up."""
+    cache = state.caches.get("days")
+    if not isinstance(cache, dict):
+        cache = {}
+        state.caches["days"] = cache
+    hit = cache.get(key)
+    start = 0
+    if hit is not None:
+        known, days = hit
+        if len(known) <= len(ids) and ids[: len(known)] == known:
+            if len(known) == len(ids):
+                return days  # type: ignore[no-any-return]
+            start = len(known)
+    fresh = np.fromiter((when(i).toordinal() for i in ids[start:]), dtype=np.int64, count=len(ids) - start)
+    days = np.concatenate([hit[1], fresh]) if start and hit is not None else fresh
+    cache[key] = (list(ids), days)
+    return days
 
 
 def build_context(
@@ -275,7 +319,7 @@ def build_context(
         ],
     }
     query_terms = terms(query)
-    ranked = score_all(state, query_terms, query_vector, include_superseded)
+    ranked = score_all(state, query_terms, query_vector, include_superseded, named_periods(query))
     _, ids = state.insight_corpus(include_superseded)
     on_card = set(card_evidence) & {normalise(c) for c in state.profile.card}
 

@@ -16,7 +16,7 @@ from collections.abc import Collection, Sequence
 from .text import terms
 
 #: Messages shorter than this many characters are always quoted whole.
-MIN_TRIM_CHARS = 160
+MIN_TRIM_CHARS = 80
 #: A trimmed excerpt must save at least this share of the message's characters, or the whole is quoted.
 MIN_SAVING = 0.3
 #: Cut marker between kept sentences.

@@ -27,9 +27,9 @@ BM25_B = 0.75
 # (benchmarks/locomo.py) against reciprocal-rank fusion: RRF throws away how far apart scores are.
 LEXICAL_WEIGHT = 0.5
 # A message borrows this share of its best same-session neighbour's relevance (answers follow questions).
-NEIGHBOUR_WEIGHT = 0.5
+NEIGHBOUR_WEIGHT = 0.7
 # An insight borrows this share of its best evidence message's relevance (its source words count too).
-EVIDENCE_WEIGHT = 0.5
+EVIDENCE_WEIGHT = 0.7
 # Another speaker's turn says less about the user than the user's own words.
 OTHER_ROLE_PENALTY = 0.05
 # How strongly the priors (confidence, repetition, recency) reorder relevant items: relevance x prior^this.

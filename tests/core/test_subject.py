@@ -102,6 +102,6 @@ def test_a_question_naming_the_user_quotes_their_answer_not_greetings_of_their_n
     greetings = [s for t, s in scores.items() if "Ann" in t]
     if on:
         assert puppy > 0 and all(puppy > g for g in greetings), scores
-        assert not greetings or max(greetings) < 0.65 * puppy, scores
+        assert not greetings or max(greetings) < 0.75 * puppy, scores
     else:  # the control: without the subject rule the user's name lifts the other speaker's greetings
-        assert greetings and max(greetings) >= 0.65 * puppy, scores
+        assert greetings and max(greetings) >= 0.75 * puppy, scores
