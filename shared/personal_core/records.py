@@ -248,7 +248,8 @@ def message_to_record(stored: StoredMessage, embedding: npt.NDArray[np.float32])
         "metadata": m.metadata or {},
         "history_only": m.history_only,
     }
-    return Record(message_record_id(m.user_id, m.id), m.user_id, MSG, m.content, _pack(m.user_id, MSG, data), embedding)
+    record_id = message_record_id(m.user_id, m.id)
+    return Record(record_id, m.user_id, MSG, m.content, _pack(m.user_id, MSG, data), vector_codec.as_stored(embedding))
 
 
 def record_to_message(record: Record) -> StoredMessage:
@@ -286,7 +287,8 @@ def insight_to_record(insight: Insight, embedding: npt.NDArray[np.float32]) -> R
         data["retraction_reason"] = insight.retraction_reason
     if insight.original_kind is not None:
         data["original_kind"] = insight.original_kind
-    return Record(insight.id, insight.user_id, INS, insight.text, _pack(insight.user_id, INS, data), embedding)
+    packed = _pack(insight.user_id, INS, data)
+    return Record(insight.id, insight.user_id, INS, insight.text, packed, vector_codec.as_stored(embedding))
 
 
 def record_to_insight(record: Record) -> Insight:
@@ -381,7 +383,7 @@ def profile_to_record(user_id: str, profile: Profile, embedding: npt.NDArray[np.
             {"card": list(profile.card), "summary": profile.summary, "entries": entries}, ensure_ascii=False
         ),
         metadata={"user_id": user_id, "type": USR},
-        embedding=embedding,
+        embedding=vector_codec.as_stored(embedding),
     )
 
 
@@ -406,8 +408,8 @@ def record_to_profile(record: Record) -> Profile:
 
 
 #: Collection metadata key saying where a shard keeps its records' vectors. ``"metadata"``: in each record's
-#: metadata under :data:`VECTOR_KEY` (:func:`.vector_codec.encode`: a message's as int8 codes, the precision the
-#: message index holds anyway; others as float32), while Chroma's own index holds a two-number placeholder.
+#: metadata under :data:`VECTOR_KEY` (:func:`.vector_codec.encode`: int8 codes with a scale, the form every record
+#: is built with: :func:`.vector_codec.as_stored`), while Chroma's own index holds a two-number placeholder.
 #: Personal never asks Chroma to search (it ranks in memory), and chromadb loads a collection's whole HNSW index
 #: into memory at its first touch and keeps it: ~1.2 KB a record at 256 dimensions (170 MB at 100,000), ~150
 #: bytes with the placeholder. Shards created before this layout (no key) keep vectors in the index.
@@ -429,7 +431,7 @@ def chroma_rows(
     if not in_metadata:
         return [r.metadata for r in records], np.stack([np.asarray(r.embedding, dtype=np.float32) for r in records])
     metadatas: list[dict[str, Scalar]] = [
-        {**r.metadata, VECTOR_KEY: vector_codec.encode(r.embedding, as_int8=r.type == MSG)} for r in records
+        {**r.metadata, VECTOR_KEY: vector_codec.encode(r.embedding, as_int8=True)} for r in records
     ]
     # distinct points on the unit circle: many equal points make hnswlib's inserts slow, and a cosine index
     # writes each vector's norm to its length.bin (an "l2" one leaves that buffer uninitialised: freed heap)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from . import vector_codec
 from .embedding import Embedder, resolve_embedder
 from .errors import InvalidInputError, StoreError
 from .journal import Flusher, Journal
@@ -139,7 +140,8 @@ def _copy_shard(
 
 
 def _with_vector(record: Record, vector: Sequence[float] | np.ndarray) -> Record:
-    return Record(record.id, record.user_id, record.type, record.document, record.metadata, np.asarray(vector))
+    stored = vector_codec.as_stored(np.asarray(vector, dtype=np.float32))
+    return Record(record.id, record.user_id, record.type, record.document, record.metadata, stored)
 
 
 def _clean_up(store: ChromaStore) -> None:

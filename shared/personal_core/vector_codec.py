@@ -33,6 +33,12 @@ def encode(vector: npt.ArrayLike, as_int8: bool) -> str:
     return FLOAT32 + base64.b64encode(np.asarray(vector, dtype=np.float32).tobytes()).decode()
 
 
+def as_stored(vector: npt.ArrayLike) -> FloatArray:
+    """``vector`` as the store keeps it (int8 codes with a scale, decoded): every record is built with this form,
+    so a process that wrote a record and one that reads it back rank with the same numbers."""
+    return decode(encode(vector, as_int8=True))
+
+
 def decode(text: str) -> FloatArray:
     """The float32 vector of :func:`encode`'s text; ``ValueError`` when it is not one."""
     if text.startswith(INT8):

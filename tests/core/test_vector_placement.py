@@ -45,7 +45,7 @@ def records(user: str, n: int) -> list[Record]:
     ]
 
 
-def test_a_new_store_keeps_exact_vectors_in_metadata_and_placeholders_in_chromas_index(tmp_path: Path) -> None:
+def test_a_new_store_keeps_vectors_in_metadata_and_placeholders_in_chromas_index(tmp_path: Path) -> None:
     written = records("ann", 7)
     store = ChromaStore(tmp_path / "s")
     try:
@@ -56,13 +56,10 @@ def test_a_new_store_keeps_exact_vectors_in_metadata_and_placeholders_in_chromas
     finally:
         store.close()
     assert set(loaded) == {r.id for r in written}
-    for record in written:
+    for record in written:  # stored as int8 codes with a scale: the same codes come back
         vector = loaded[record.id].embedding
-        if record.type == "ins":
-            assert np.array_equal(vector, record.embedding)  # bit for bit
-        else:  # a message's vector is stored as the int8 codes the message index holds it in
-            assert np.array_equal(quantize(vector)[0], quantize(record.embedding)[0])
-            assert np.abs(vector - record.embedding).max() <= np.abs(record.embedding).max() / 254 + 1e-6
+        assert np.array_equal(quantize(vector)[0], quantize(record.embedding)[0])
+        assert np.abs(vector - record.embedding).max() <= np.abs(record.embedding).max() / 254 + 1e-6
         assert loaded[record.id].metadata == record.metadata  # the stored vector is not part of the metadata
     collection_metadata, index_vectors, stored_metadata = raw_shard(tmp_path / "s", name)
     assert collection_metadata[VECTORS_AT] == "metadata"
@@ -135,3 +132,21 @@ def test_the_text_form_of_a_vector() -> None:
     assert not vector_codec.decode(vector_codec.encode(np.zeros(4), as_int8=True)).any()
     with pytest.raises(ValueError):
         vector_codec.decode("AAAA")
+
+
+def test_records_are_built_with_the_vector_the_store_keeps(tmp_path: Path) -> None:
+    """A process that wrote a record and one that reads it back rank with the same vector."""
+    with UserModeler(tmp_path / "s", embedder=EMB, background=False) as modeler:
+        modeler.observe("ann", [{"id": "a1", "role": "user", "content": "I keep bees on my roof in Leeds."}])
+        modeler.add_insight("ann", "Keeps bees", "fact", evidence=["a1"])
+        modeler.flush_writes()
+        with modeler.internals.cache.user("ann") as state:
+            live = dict(state.insight_vectors)
+        stored = {r.id: r.embedding for r in modeler.internals.store.load_user("ann") if r.type == "ins"}
+    assert stored
+    raw = EMB.embed_documents(["Keeps bees"])[0]
+    for vector in stored.values():
+        assert np.array_equal(vector, vector_codec.as_stored(raw))
+    assert set(live) == set(stored)
+    for insight_id, vector in live.items():
+        assert np.array_equal(vector, stored[insight_id])
