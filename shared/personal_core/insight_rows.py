@@ -19,7 +19,6 @@ from __future__ import annotations
 import bisect
 import math
 from array import array
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from itertools import repeat
@@ -29,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .model import Insight
-from .ranking import BM25_B, BM25_K1, Corpus, IntArray, LexicalIndex, insight_prior
+from .ranking import BM25_B, BM25_K1, Corpus, IntArray, LexicalIndex, add_postings, insight_prior
 
 DAY = 86400.0
 #: :func:`~personal_core.ranking.insight_prior`'s half-life (``tests/core/test_insight_rows.py`` keeps the two equal).
@@ -78,13 +77,7 @@ class KeyedLexical(LexicalIndex):
 
     def add(self, key: int, doc: Sequence[str]) -> None:
         """Postings of document ``key``."""
-        for term, tf in Counter(doc).items():
-            entry = self.postings.get(term)
-            if entry is None:
-                entry = (array("q"), array("f"))
-                self.postings[term] = entry
-            entry[0].append(key)
-            entry[1].append(tf)
+        add_postings(self.postings, key, doc, "q")
 
     def drop(self, key: int, doc: Sequence[str]) -> None:
         """Forget document ``key`` (``doc``: its terms as added)."""

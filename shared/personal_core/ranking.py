@@ -94,13 +94,7 @@ class LexicalIndex:
             grown[:i] = self._lengths
             self._lengths = grown
         self._lengths[i] = len(doc)
-        for term, tf in Counter(doc).items():
-            entry = self.postings.get(term)
-            if entry is None:
-                entry = (array("i"), array("f"))
-                self.postings[term] = entry
-            entry[0].append(i)
-            entry[1].append(tf)
+        add_postings(self.postings, i, doc, "i")
         self._n = i + 1
 
     def compact(self, keep: npt.NDArray[np.bool_]) -> None:
@@ -361,3 +355,17 @@ def message_prior(age_days: float, half_life_days: float = 365.0) -> float:
 def message_priors(age_days: npt.NDArray[np.float64], half_life_days: float = 365.0) -> npt.NDArray[np.float64]:
     """:func:`message_prior` of every age at once (equal to it within float rounding; keep the two in step)."""
     return 0.6 + 0.4 * np.power(0.5, np.maximum(age_days, 0.0) / half_life_days)
+
+
+def add_postings(
+    postings: dict[str, tuple[array[int], array[float]]], key: int, doc: Sequence[str], typecode: str
+) -> None:
+    """Append document ``key``'s term frequencies to ``postings`` (term -> (keys, frequencies) arrays; new
+    terms get arrays of ``typecode`` keys)."""
+    for term, tf in Counter(doc).items():
+        entry = postings.get(term)
+        if entry is None:
+            entry = (array(typecode), array("f"))
+            postings[term] = entry
+        entry[0].append(key)
+        entry[1].append(tf)
