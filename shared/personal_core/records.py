@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import re
 import sys
 import zlib
@@ -24,6 +25,8 @@ from . import vector_codec
 from .ids import stable_id
 from .model import Insight, InsightKind, InsightLevel, Message, Role
 from .text import normalise
+
+logger = logging.getLogger(__name__)
 
 MSG = "msg"
 INS = "ins"
@@ -439,9 +442,24 @@ def chroma_rows(
     return metadatas, np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
 
 
+def _decoded(text: str, dimension: int, record_id: str) -> npt.NDArray[np.float32]:
+    """The vector a record keeps in its metadata; a damaged one (not decodable, or not ``dimension`` numbers, or
+    not finite) is logged and read as zeros, so one bad record never makes its user unloadable: the record is
+    still found by its words, and ``reembed()`` recomputes every vector."""
+    try:
+        vector = vector_codec.decode(text)
+        if vector.shape != (dimension,) or not np.isfinite(vector).all():
+            raise ValueError(f"{vector.size} numbers, expected {dimension} finite ones")
+    except ValueError as exc:
+        logger.error("record %s has a damaged vector in its metadata (%s); read as zeros", record_id, exc)
+        return np.zeros(dimension, dtype=np.float32)
+    return vector
+
+
 def records_from_get(got: Any, dimension: int) -> list[Record]:
     """Records from a Chroma ``get`` result (documents, metadatas, embeddings included); a vector kept in the
-    metadata (:data:`VECTOR_KEY`) wins over the embedding, and a missing vector is a zero vector of ``dimension``."""
+    metadata (:data:`VECTOR_KEY`) wins over the embedding, and a missing vector is a zero vector of ``dimension``
+    (a damaged one too, logged: see :func:`_decoded`)."""
     metadatas = [dict(m or {}) for m in got["metadatas"]]
     kept = [m.pop(VECTOR_KEY, None) for m in metadatas]
     embeddings = got.get("embeddings")
@@ -453,7 +471,7 @@ def records_from_get(got: Any, dimension: int) -> list[Record]:
             matrix = np.zeros((len(kept), dimension), np.float32)
         for i, text in enumerate(kept):
             if isinstance(text, str):
-                matrix[i] = vector_codec.decode(text)
+                matrix[i] = _decoded(text, dimension, got["ids"][i])
     records: list[Record] = []
     for i, record_id in enumerate(got["ids"]):
         metadata = metadatas[i]

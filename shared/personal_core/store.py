@@ -44,10 +44,11 @@ from .errors import (
     StoreReadOnlyError,
     StoreUnavailableError,
 )
+from .heap import cap_arenas, trim_heap
 from .records import VECTORS_AT, VECTORS_IN_METADATA, Record, chroma_rows, records_from_get, vectors_in_metadata
 from .scrub import zero_unused_hnsw_capacity
 from .store_guards import ProcessLock, SharedLock, call_with_deadline, ensure_free_space, typed_store_error
-from .store_load import load_pages, retried, trim_heap
+from .store_load import load_pages, retried
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -103,6 +104,8 @@ class ChromaStore:
     ) -> None:
         if not isinstance(namespace, str) or not namespace.replace("-", "").replace("_", "").isalnum():
             raise InvalidInputError("namespace must be a short alphanumeric string (dashes/underscores allowed)")
+        if client is None or self._persist_directory(client) is not None:
+            cap_arenas()  # chromadb's memory is this process's: see heap.py
         self._lock: ProcessLock | None = None
         self.path: Path | None = None
         self._owns_client = False

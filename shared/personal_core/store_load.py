@@ -7,9 +7,7 @@ holds one page of raw records at a time instead of every record, and the user's 
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -68,20 +66,3 @@ def retried(call: Callable[[float], Any], load_timeout: float, op_timeout: float
             logger.warning("loading a user from Chroma failed (retrying in %.2fs): %s", delay, exc)
             time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def trim_heap() -> bool:
-    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``; False where there is none).
-
-    After a large load or many writes, glibc keeps the freed temporaries' memory mapped (100 MB and more at
-    100,000 messages); this returns it. Costs a few ms to tens of ms; ctypes releases the GIL meanwhile.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
-        return False
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return bool(trim(0))

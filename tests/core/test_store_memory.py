@@ -15,10 +15,10 @@ from chromadb.config import Settings
 
 from benchmarks.big_user import _turns
 from personal_core import HashingEmbedder, Message, Role, UserModeler
+from personal_core.heap import trim_heap
 from personal_core.records import Record, StoredMessage, message_record_id, message_to_record
 from personal_core.state import UserState
 from personal_core.store import ChromaStore
-from personal_core.store_load import trim_heap
 
 EMB = HashingEmbedder(dimension=32)
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)

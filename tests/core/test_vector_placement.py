@@ -150,3 +150,39 @@ def test_records_are_built_with_the_vector_the_store_keeps(tmp_path: Path) -> No
     assert set(live) == set(stored)
     for insight_id, vector in live.items():
         assert np.array_equal(vector, stored[insight_id])
+
+
+@pytest.mark.parametrize("damage", ["i8:not base64!", "i8:", "f32:AAAA", "i8:" + "A" * 8, "something else"])
+def test_a_damaged_vector_is_read_as_zeros_and_its_user_still_loads(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    written = records("ann", 4)
+    store = ChromaStore(tmp_path / "s")
+    try:
+        store.ensure_pin(EMB.name, EMB.dimension, shards=1)
+        store.apply(written)
+        name = store.shard_name(0)
+    finally:
+        store.close()
+    client = chromadb.PersistentClient(path=str(tmp_path / "s"), settings=Settings(anonymized_telemetry=False))
+    try:  # damage one record's stored vector behind the library's back
+        collection = client.get_collection(name)
+        metadata = dict(collection.get(ids=["ann-1"], include=["metadatas"])["metadatas"][0])
+        metadata[VECTOR_KEY] = damage
+        collection.update(ids=["ann-1"], metadatas=[metadata])
+    finally:
+        client.close()
+    store = ChromaStore(tmp_path / "s")
+    try:
+        store.ensure_pin(EMB.name, EMB.dimension, shards=1)
+        with caplog.at_level("ERROR", logger="personal_core.records"):
+            loaded = {r.id: r for r in store.load_user("ann")}
+    finally:
+        store.close()
+    assert set(loaded) == {r.id for r in written}  # nothing lost
+    assert not loaded["ann-1"].embedding.any()
+    assert loaded["ann-1"].document == "text 1"
+    assert "ann-1" in caplog.text and "damaged vector" in caplog.text
+    for record in written:
+        if record.id != "ann-1":
+            np.testing.assert_allclose(loaded[record.id].embedding, vector_codec.as_stored(record.embedding))
