@@ -87,27 +87,31 @@ class RenderCache:
         return line
 
 
+_LOW_TURN: tuple[bool, frozenset[str] | None] = (True, None)
+_PLAIN_TURN: tuple[bool, frozenset[str] | None] = (False, None)
+
+
 @dataclass
 class StandingCache:
-    """One user's standing items by corpus index, rebuilt when the model changes; classifications of turns and
-    insights by id survive rebuilds (each is classified once)."""
+    """One user's standing items by corpus index, rebuilt when the model changes; insights' classifications by
+    id survive rebuilds, a turn's lives on its stored message (each is classified once)."""
 
     insights: dict[bool, tuple[int, StandingGroups]] = field(default_factory=dict)
     turns: tuple[int, StandingGroups] | None = None
-    turn_kinds: dict[str, tuple[str, bool, frozenset[str] | None]] = field(default_factory=dict)
     #: (index generation, rows classified, corpus indices by domains) behind ``turns``: appends extend it
     turn_rows: tuple[int, int, dict[frozenset[str], list[int]]] | None = None
 
     def turn(self, stored: StoredMessage) -> tuple[bool, frozenset[str] | None]:
-        """(low content, standing domains or None) of a stored turn, cached by id while its content holds."""
-        message = stored  # its fields (building the pydantic Message costs more than this method)
-        hit = self.turn_kinds.get(message.id)
-        if hit is None or hit[0] != message.content:
-            low = is_low_content(message.content)
-            standing = standing_turn_domains(message.content) if not low and message.role.value == "user" else None
-            hit = (message.content, low, standing or None)
-            self.turn_kinds[message.id] = hit
-        return hit[1], hit[2]
+        """(low content, standing domains or None) of a stored turn, classified once per message object (kept
+        in its :attr:`~personal_core.records.StoredMessage.turn_kind` slot: ~10 MiB less at 100,000 messages than a
+        cache by id)."""
+        kind = stored.turn_kind
+        if kind is None:
+            low = is_low_content(stored.content)
+            standing = standing_turn_domains(stored.content) if not low and stored.role.value == "user" else None
+            kind = _LOW_TURN if low else (False, standing) if standing else _PLAIN_TURN
+            stored.remember_turn_kind(kind)
+        return kind  # type: ignore[no-any-return]
 
 
 def standing_cache(state: UserState) -> StandingCache:
@@ -161,10 +165,6 @@ def standing_turns(state: UserState) -> StandingGroups:
         if domains:
             found.setdefault(domains, []).append(index)
             changed.add(domains)
-    if start == 0:
-        live = set(mids)
-        for gone in [m for m in cache.turn_kinds if m not in live]:
-            del cache.turn_kinds[gone]
     cache.turn_rows = (generation, len(mids), found)
     previous = dict(cache.turns[1]) if cache.turns is not None and start else {}
     groups = [

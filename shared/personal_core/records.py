@@ -95,10 +95,22 @@ class StoredMessage:
     pydantic :class:`~personal_core.model.Message`), the ``Message`` built on demand by :attr:`message`.
 
     Hot paths (ranking, the index, packing) read the fields; :attr:`message` costs a few microseconds, so a
-    loop over every stored message should read fields too. Immutable, like the ``Message`` it stands for.
+    loop over every stored message should read fields too. Immutable, like the ``Message`` it stands for; one
+    slot, :attr:`turn_kind`, caches what the services derive from its content once (:meth:`remember_turn_kind`).
     """
 
-    __slots__ = ("content", "created_at", "history_only", "id", "metadata", "role", "seq", "session_id", "user_id")
+    __slots__ = (
+        "content",
+        "created_at",
+        "history_only",
+        "id",
+        "metadata",
+        "role",
+        "seq",
+        "session_id",
+        "turn_kind",
+        "user_id",
+    )
 
     id: str
     user_id: str
@@ -109,6 +121,9 @@ class StoredMessage:
     metadata: dict[str, Any] | None  # None when empty
     history_only: bool
     seq: int
+    #: what the services derived from the content (how a turn is classified), None until then; a changed message
+    #: is a new object, so this never goes stale (not part of equality)
+    turn_kind: Any
 
     def __init__(self, message: Message, seq: int) -> None:
         self._fill(
@@ -148,6 +163,11 @@ class StoredMessage:
         setter(self, "metadata", self.metadata or None)
         setter(self, "user_id", sys.intern(self.user_id))  # one string for every message of a user
         setter(self, "session_id", sys.intern(self.session_id))
+        setter(self, "turn_kind", None)
+
+    def remember_turn_kind(self, kind: Any) -> None:
+        """Cache what was derived from this message's content in :attr:`turn_kind` (the one writable slot)."""
+        object.__setattr__(self, "turn_kind", kind)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("StoredMessage is immutable")
