@@ -20,6 +20,7 @@ import numpy.typing as npt
 from .dedupe import CurrentInsights
 from .ids import stable_id
 from .model import Insight, Message
+from .ranking import cosines
 from .records import CardEntry, Profile, Record, insight_to_record, profile_to_record, split_card_ref
 from .safety import card_entry_allowed, defuse
 from .state import UserState
@@ -182,7 +183,7 @@ def plan_update(
         if twin_id is not None and twin_id in changed and not changed[twin_id].is_current:
             twin_id = None  # closed earlier in this batch ("Porto", then "Lisbon", then "Porto" again): a new value
         if twin_id is None and replaces is None and matrix is not None:
-            sims = matrix @ vector
+            sims = cosines(matrix, vector)  # numpy's loop, not threaded BLAS (see ranking.cosines)
             for idx in np.argsort(-sims, kind="stable")[:3]:
                 candidate = current[current_ids[int(idx)]]
                 if sims[idx] < dedupe_threshold:
