@@ -34,7 +34,7 @@ EVIDENCE_WEIGHT = 0.7
 # a multi-hop question's other evidence turns are often weak matches in the same session), on top of its
 # neighbour's share; insights borrow their evidence's bonus too. Measured on LoCoMo (MiniLM, with INSIGHT_CENTRE;
 # benchmarks/results/locomo-session.md): replay 0.862 / 0.909 -> 0.871 / 0.921 at 500 / 1000 tokens, heuristic
-# 0.836 / 0.886 -> 0.843 / 0.888, messages only 0.799 / 0.859 -> 0.808 / 0.858. 0 disables it.
+# 0.836 / 0.886 -> 0.843 / 0.888, messages only 0.799 / 0.859 -> 0.808 / 0.858 (and up at 250). 0 disables it.
 SESSION_WEIGHT = 0.8
 # Insights lose this share of their mean relevance to the query (before borrowing from their evidence; with
 # SUBJECT_MIN_INSIGHTS insights or more): what every insight matches (the user's subject, a common topic) says
