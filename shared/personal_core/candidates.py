@@ -29,9 +29,11 @@ from .ranking import (
     Scores,
     borrow_evidence,
     by_score,
+    centred,
     final_scores,
     rank,
     relevance,
+    session_bonus,
     subject_terms,
     with_neighbours,
     without_subject,
@@ -245,7 +247,14 @@ def score_all(
         if bonus is not None:
             insight_scores = insight_scores + INSIGHT_DATE_SHARE * bonus
     message_scores = with_neighbours(mcorpus, own_scores) if own_scores is not None else None
+    shared = session_bonus(mcorpus, own_scores) if own_scores is not None else None
+    if shared is not None and own_scores is not None and message_scores is not None:
+        # a message borrows from its session's best match (ranking.SESSION_WEIGHT), after its neighbour's share
+        # (so no message gets its session's bonus twice), and insights borrow it with their evidence
+        message_scores = message_scores + shared
+        own_scores = own_scores + shared
     if insight_scores is not None:
+        insight_scores = centred(insight_scores)  # less what every insight matches (ranking.INSIGHT_CENTRE)
         # an insight borrows what its evidence says (matched without the subject, as every message is), not
         # what the evidence's neighbours say; measured: borrowing the full-query match instead loses 0.015 @500
         insight_scores = borrow_evidence(insight_scores, state.evidence_links(include_superseded), own_scores)

@@ -95,6 +95,8 @@ def test_a_question_naming_the_user_quotes_their_answer_not_greetings_of_their_n
 ) -> None:
     monkeypatch.setattr(ranking, "SUBJECT_TERMS", on)
     monkeypatch.setattr(ranking, "SUBJECT_VECTOR", on)
+    # the greeting shares the answer's session: the session bonus (tested in test_session_score.py) would lift it
+    monkeypatch.setattr(ranking, "SESSION_WEIGHT", 0.0)
     with backend.modeler(embedder=HashingEmbedder(), shards=4, reasoner=Silent()) as modeler:
         _store(modeler)
         scores = _message_scores(modeler, "What puppy did Ann adopt?")
