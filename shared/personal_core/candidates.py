@@ -397,10 +397,14 @@ def build_context(
                     break
         sections["message"] = _diversify(message_candidates, mcorpus.matrix, message_rows, ranked.scored)
     standing: list[Candidate] = []
+    # classified whatever the query (once per item; a write adds what it changed): otherwise a user's first query
+    # naming a domain paid for the whole model (~5 ms at 200 insights: the scale benchmark's warm p95)
+    standing_items = standing_insights(state, include_superseded)
+    standing_messages = standing_turns(state) if include_messages else []
     if reach:  # standing items whose domains meet the query's: best fit first, then insights, then by score
-        keyed = _best_fitting(standing_insights(state, include_superseded), reach, ranked.insight_scores, 0)
+        keyed = _best_fitting(standing_items, reach, ranked.insight_scores, 0)
         if include_messages:
-            keyed += _best_fitting(standing_turns(state), reach, ranked.message_scores, 1)
+            keyed += _best_fitting(standing_messages, reach, ranked.message_scores, 1)
         keyed.sort()
         for _, source_rank, score, index in keyed:
             candidate = (
