@@ -65,6 +65,12 @@ MIN_FREE_BYTES = 50 * 2**20  # an embedded flush needs this much free disk (or t
 OP_TIMEOUT = 300.0  # seconds one Chroma call may take before the caller gets a typed error (a watchdog)
 LOAD_TIMEOUT = 60.0  # seconds a load may take, retries included
 TRIM_EVERY = 5_000  # records written between two returns of the C heap's free pages (see trim_heap; ~10 ms)
+#: Records written between two :meth:`ChromaStore.release_idle_memory` calls by the writer itself: while writes go
+#: on, chromadb's memory for a big shard grows past its index (a process that had written 100,000 records held
+#: ~100 MiB more than one that had written once); giving it back on the way bounds that (~0.1 s, then ~0.2 s to
+#: load the index at the next write, at 100,000 records; only when the shards opened hold
+#: :data:`RELEASE_MIN_RECORDS`).
+RELEASE_EVERY = 10_000
 #: chromadb's in-memory indexes are given back (:meth:`ChromaStore.release_idle_memory`) after a load of this
 #: many records, and when the flusher goes idle while the shards opened hold this many (~0.4 KB a record with
 #: the vectors in the metadata, ~1.2 KB at 256 dimensions in a shard of the older layout); the next read or
@@ -139,6 +145,7 @@ class ChromaStore:
         self.min_free_bytes = MIN_FREE_BYTES
         self._max_batch_size: int | None = None
         self._written_since_trim = 0
+        self._written_since_release = 0
 
     def _call(self, fn: Callable[[], T], doing: str, timeout: float | None = None) -> T:
         """One Chroma call under the watchdog, its failures typed."""
@@ -309,7 +316,11 @@ class ChromaStore:
                     part = ids[start : start + chunk]
                     self._call(partial(collection.delete, ids=part), "deleting records from Chroma")
         self._written_since_trim += len(upserts)
-        if self._written_since_trim >= TRIM_EVERY:  # chromadb's and the writer's freed temporaries
+        self._written_since_release += len(upserts)
+        if self._written_since_release >= RELEASE_EVERY:  # chromadb's memory of big shards (see RELEASE_EVERY)
+            self._written_since_release = self._written_since_trim = 0
+            self.release_idle_memory(RELEASE_MIN_RECORDS)
+        elif self._written_since_trim >= TRIM_EVERY:  # chromadb's and the writer's freed temporaries
             self._written_since_trim = 0
             trim_heap()
 

@@ -131,3 +131,41 @@ def test_the_flusher_gives_chromas_memory_back_once_writes_pause(tmp_path: Path)
         modeler.flush_writes()
         assert store.held_records() >= 152 and store.release_idle_memory(min_records=10**6) is False
         assert len(modeler.messages("big")) == 152
+
+
+def test_a_long_stream_of_writes_gives_chromas_memory_back_on_the_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import personal_core.store as store_module
+
+    monkeypatch.setattr(store_module, "RELEASE_EVERY", 50)
+    monkeypatch.setattr(store_module, "RELEASE_MIN_RECORDS", 100)
+    store = ChromaStore(tmp_path / "s")
+    try:
+        store.ensure_pin(EMB.name, EMB.dimension, shards=1)
+        rng = random.Random(4)
+
+        def write(start: int, count: int) -> None:
+            batch = [
+                message_to_record(
+                    StoredMessage(Message(id=f"m{i}", user_id="ann", role=Role.USER, content=f"turn {i}"), i),
+                    EMB.embed_documents([f"turn {i}"])[0],
+                )
+                for i in range(start, start + count)
+            ]
+            rng.shuffle(batch)
+            store.apply(batch)
+
+        client = store.client
+        write(0, 60)  # 60 written, but the shard holds fewer than RELEASE_MIN_RECORDS: only a trim
+        assert store.client is client
+        write(60, 60)  # 120 held, 60 written since: given back
+        assert store.client is not client
+        client = store.client
+        write(120, 30)  # 30 since the release: nothing yet
+        assert store.client is client
+        write(150, 30)
+        assert store.client is not client
+        assert len(store.load_user("ann")) == 180  # every write landed
+    finally:
+        store.close()
