@@ -216,8 +216,10 @@ class Rankings:
 def rankings(
     state: UserState, query_terms: list[str], query_vector: Any, include_superseded: bool
 ) -> tuple[Ranking, Ranking]:
-    """Insights and messages best first, on one scale (insights borrow their evidence messages' relevance)."""
-    ranked = score_all(state, query_terms, query_vector, include_superseded)
+    """Insights and messages best first, on one scale (insights borrow their evidence messages' relevance), for
+    :func:`search`: insight scores are not centred (a search hit's score says how well it matches, whatever the
+    other insights match)."""
+    ranked = score_all(state, query_terms, query_vector, include_superseded, centre=False)
     return ranked.insights, ranked.messages
 
 
@@ -227,9 +229,12 @@ def score_all(
     query_vector: Any,
     include_superseded: bool,
     periods: list[Period] | None = None,
+    *,
+    centre: bool = True,
 ) -> Rankings:
     """Every insight and message scored for the query (see :class:`Rankings`); items dated within a period the
-    query names (``periods``, see :mod:`.query_dates`) rank higher."""
+    query names (``periods``, see :mod:`.query_dates`) rank higher; with ``centre``, insights lose a share of
+    their mean relevance (:func:`~personal_core.ranking.centred`: what every insight matches is no signal)."""
     corpus, iids = state.insight_corpus(include_superseded)
     mcorpus, mids = state.message_corpus()
     insight_scores = relevance(corpus, query_terms, query_vector)
@@ -254,7 +259,8 @@ def score_all(
         message_scores = message_scores + shared
         own_scores = own_scores + shared
     if insight_scores is not None:
-        insight_scores = centred(insight_scores)  # less what every insight matches (ranking.INSIGHT_CENTRE)
+        if centre:
+            insight_scores = centred(insight_scores)  # less what every insight matches (ranking.INSIGHT_CENTRE)
         # an insight borrows what its evidence says (matched without the subject, as every message is), not
         # what the evidence's neighbours say; measured: borrowing the full-query match instead loses 0.015 @500
         insight_scores = borrow_evidence(insight_scores, state.evidence_links(include_superseded), own_scores)
