@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from personal_core.candidates import StandingCache
 from personal_core.model import Role
 from personal_core.records import StoredMessage
+from personal_core.standing_groups import StandingCache
 
 
 def stored(content: str, role: Role = Role.USER, message_id: str = "m1") -> StoredMessage:
