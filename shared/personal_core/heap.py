@@ -7,13 +7,19 @@ separately. chromadb runs its Rust code on a pool of threads and Personal calls 
 (a watchdog), so loading a 100,000-message user touched several arenas; their free memory stayed mapped, and the
 same load cost the process 190 to 320 MiB from run to run (``benchmarks/big_user.py``). With two arenas it costs
 165 to 175 MiB. So a process that opens an embedded store caps the arenas at :data:`DEFAULT_ARENAS`
-(:func:`cap_arenas`), unless its environment chose: ``MALLOC_ARENA_MAX`` (glibc's own setting) wins, and
-``PERSONAL_MALLOC_ARENAS=0`` keeps glibc's default (another number sets the cap).
+(:func:`cap_arenas`), unless its environment chose: ``MALLOC_ARENA_MAX`` or an ``arena_max`` in
+``GLIBC_TUNABLES`` (glibc's own settings) win, and ``PERSONAL_MALLOC_ARENAS=0`` keeps glibc's default (another
+number sets the cap).
+
+The cap holds for arenas made afterwards: glibc fixes its limit once a process has more than 8 arenas, so in a
+process that already ran many allocating threads (a big thread pool) it may not take; there, set
+``MALLOC_ARENA_MAX=2`` in the environment the process starts with.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import sys
@@ -29,10 +35,14 @@ DEFAULT_ARENAS = 2
 ARENAS_ENV = "PERSONAL_MALLOC_ARENAS"
 _M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
 
+#: The most arenas :data:`ARENAS_ENV` may ask for (glibc's own default limit is 8 per core).
+MAX_ARENAS = 1024
+
 _capped: int | None = None
 _cap_lock = threading.Lock()
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
@@ -64,7 +74,7 @@ def arenas_wanted(environ: dict[str, str] | os._Environ[str] = os.environ) -> in
     """The arena cap this process should get from :func:`cap_arenas`: None when its environment chose
     (``MALLOC_ARENA_MAX`` set, or ``PERSONAL_MALLOC_ARENAS=0``), else ``PERSONAL_MALLOC_ARENAS`` or
     :data:`DEFAULT_ARENAS`. A value that is not a whole number >= 0 raises :class:`ConfigurationError`."""
-    if environ.get("MALLOC_ARENA_MAX"):
+    if environ.get("MALLOC_ARENA_MAX") or "arena_max" in environ.get("GLIBC_TUNABLES", ""):
         return None
     raw = environ.get(ARENAS_ENV, "").strip()
     if not raw:
@@ -73,16 +83,16 @@ def arenas_wanted(environ: dict[str, str] | os._Environ[str] = os.environ) -> in
         count = int(raw)
     except ValueError:
         count = -1
-    if count < 0:
+    if not 0 <= count <= MAX_ARENAS:
         raise ConfigurationError(
-            f"{ARENAS_ENV} must be a whole number of arenas (0 keeps glibc's default), got {raw!r}"
+            f"{ARENAS_ENV} must be a whole number of arenas from 0 (glibc's default) to {MAX_ARENAS}, got {raw!r}"
         )
     return count or None
 
 
 def cap_arenas() -> int | None:
-    """Cap glibc's malloc arenas for the rest of the process (see the module doc), once; returns the cap in
-    force from this library, or None (the environment chose, or no glibc). Arenas made before stay.
+    """Cap glibc's malloc arenas for the rest of the process (see the module doc), once; returns the cap asked
+    for, or None (the environment chose, or no glibc). Arenas made before stay.
 
     Raises :class:`ConfigurationError` when ``PERSONAL_MALLOC_ARENAS`` is not a whole number >= 0."""
     global _capped
@@ -96,9 +106,9 @@ def cap_arenas() -> int | None:
         mallopt = libc.mallopt
         mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
         mallopt.restype = ctypes.c_int
-        if not mallopt(_M_ARENA_MAX, count):
-            logger.warning("glibc refused to cap its malloc arenas at %d", count)
-            return None
+        mallopt(_M_ARENA_MAX, count)  # glibc accepts any count > 0 (whether it still applies: see the module doc)
         _capped = count
-        logger.info("capped glibc's malloc arenas at %d (%s=0 keeps glibc's default)", count, ARENAS_ENV)
+        logger.info(
+            "asked glibc to keep at most %d malloc arenas from now on (%s=0 keeps glibc's default)", count, ARENAS_ENV
+        )
         return count

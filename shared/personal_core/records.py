@@ -462,16 +462,26 @@ def chroma_rows(
     return metadatas, np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
 
 
+#: Ids of records whose damaged vector was logged already (once per process; bounded).
+_DAMAGE_LOGGED: set[str] = set()
+
+
 def _decoded(text: str, dimension: int, record_id: str) -> npt.NDArray[np.float32]:
-    """The vector a record keeps in its metadata; a damaged one (not decodable, or not ``dimension`` numbers, or
-    not finite) is logged and read as zeros, so one bad record never makes its user unloadable: the record is
-    still found by its words, and ``reembed()`` recomputes every vector."""
+    """The vector a record keeps in its metadata; a damaged one (not decodable, or not ``dimension`` finite
+    numbers) is read as zeros and logged (ERROR, once per record and process), so one bad record never makes its
+    user unloadable: it is still found by its words. Its vector is lost: a later rewrite of the record (an
+    update, an erasure's shard rebuild) stores the zeros; observing the message again under a new id, or
+    ``reembed()`` to another embedder, computes a new one."""
     try:
         vector = vector_codec.decode(text)
         if vector.shape != (dimension,) or not np.isfinite(vector).all():
             raise ValueError(f"{vector.size} numbers, expected {dimension} finite ones")
     except ValueError as exc:
-        logger.error("record %s has a damaged vector in its metadata (%s); read as zeros", record_id, exc)
+        if record_id not in _DAMAGE_LOGGED:
+            if len(_DAMAGE_LOGGED) > 100_000:
+                _DAMAGE_LOGGED.clear()
+            _DAMAGE_LOGGED.add(record_id)
+            logger.error("record %s has a damaged vector in its metadata (%s); read as zeros", record_id, exc)
         return np.zeros(dimension, dtype=np.float32)
     return vector
 
@@ -486,8 +496,10 @@ def records_from_get(got: Any, dimension: int) -> list[Record]:
     # one float32 array for the page (rows are views of it): no small array per record to fragment the heap;
     # whoever keeps a record's vector beyond the page copies it (UserState.apply does)
     matrix = np.asarray(embeddings, dtype=np.float32) if embeddings is not None and len(embeddings) else None
+    if matrix is not None and matrix.ndim == 2 and matrix.shape[1] != dimension:
+        matrix = None  # the index holds placeholders: a vector not in the metadata is a zero vector
     if any(isinstance(k, str) for k in kept):
-        if matrix is None or matrix.shape[1] != dimension:  # the index holds placeholders
+        if matrix is None:
             matrix = np.zeros((len(kept), dimension), np.float32)
         for i, text in enumerate(kept):
             if isinstance(text, str):

@@ -69,7 +69,8 @@ TRIM_EVERY = 5_000  # records written between two returns of the C heap's free p
 #: on, chromadb's memory for a big shard grows past its index (a process that had written 100,000 records held
 #: ~100 MiB more than one that had written once); giving it back on the way bounds that (~0.1 s, then ~0.2 s to
 #: load the index at the next write, at 100,000 records; only when the shards opened hold
-#: :data:`RELEASE_MIN_RECORDS`).
+#: :data:`RELEASE_MIN_RECORDS`, after a tenth of what they hold was written, and when no other call is using the
+#: store: see :meth:`ChromaStore._release_on_the_way`).
 RELEASE_EVERY = 10_000
 #: chromadb's in-memory indexes are given back (:meth:`ChromaStore.release_idle_memory`) after a load of this
 #: many records, and when the flusher goes idle while the shards opened hold this many (~0.4 KB a record with
@@ -318,11 +319,22 @@ class ChromaStore:
         self._written_since_trim += len(upserts)
         self._written_since_release += len(upserts)
         if self._written_since_release >= RELEASE_EVERY:  # chromadb's memory of big shards (see RELEASE_EVERY)
-            self._written_since_release = self._written_since_trim = 0
-            self.release_idle_memory(RELEASE_MIN_RECORDS)
-        elif self._written_since_trim >= TRIM_EVERY:  # chromadb's and the writer's freed temporaries
+            self._release_on_the_way()
+        if self._written_since_trim >= TRIM_EVERY:  # chromadb's and the writer's freed temporaries
             self._written_since_trim = 0
             trim_heap()
+
+    def _release_on_the_way(self) -> None:
+        """Between writes: :meth:`release_memory` if the opened shards hold :data:`RELEASE_MIN_RECORDS` and at
+        least a tenth of them were written since the last release (each release makes the next touch of a shard
+        load its index again: the cost stays proportional to what is written), unless a load or another call is
+        using the store right now (then later). A failure is logged: the write itself has landed."""
+        try:
+            held = self.held_records()
+            if held >= RELEASE_MIN_RECORDS and self._written_since_release >= max(RELEASE_EVERY, held // 10):
+                self.release_memory(wait=False)
+        except Exception as exc:  # noqa: BLE001 - memory housekeeping; the write landed
+            logger.warning("could not give chromadb's memory back between writes: %s", exc)
 
     def check_space(self, records: Sequence[Record]) -> None:
         """Raise :class:`StoreFullError` when an embedded store's disk lacks the space a write of ``records``
@@ -375,19 +387,22 @@ class ChromaStore:
         trim_heap()
         return False
 
-    def release_memory(self) -> bool:
+    def release_memory(self, wait: bool = True) -> bool:
         """Make chromadb drop what it holds in memory for this store: the HNSW index of every shard read or
         written since it was opened (each record's links, id and placeholder, ~0.4 KB a record; in a shard of
         the older layout also its vector: ~1.2 KB a record at 256 dimensions, 170 MB at 100,000), by closing
         and reopening an embedded client this store opened. The next read or write of a shard loads its index
         again (~0.2-1 s at 100,000 records). The C heap's free pages are returned to the system before and
         after. Returns False when there is nothing to do (a client passed in, a server: its memory is not this
-        process's).
+        process's), or when ``wait`` is False and another call is using the store.
         """
         if not self._owns_client or self.path is None:
             return False
         trim_heap()  # the C heap's freed temporaries first, then chromadb's index, then what that freed
-        with self._access.exclusive():
+        with self._access.exclusive() if wait else self._access.exclusive_if_free() as held:
+            if held is False:
+                return False
+            self._written_since_release = self._written_since_trim = 0
             with self._collections_lock:
                 self._collections.clear()
             try:

@@ -121,6 +121,28 @@ class SharedLock:
                 self._owner = None
                 self._cond.notify_all()
 
+    @contextmanager
+    def exclusive_if_free(self) -> Iterator[bool]:
+        """:meth:`exclusive` only if nobody holds or waits for the lock now: yields True while held, or False
+        at once (holding nothing) instead of waiting for the others."""
+        me = threading.get_ident()
+        if self._owner == me:
+            yield True
+            return
+        with self._cond:
+            free = self._owner is None and not self._readers and not self._writers_waiting
+            if free:
+                self._owner = me
+        if not free:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            with self._cond:
+                self._owner = None
+                self._cond.notify_all()
+
 
 def typed_store_error(exc: BaseException, doing: str) -> StoreError:
     """A typed :class:`StoreError` for a failure of Chroma (or of the disk under it) while ``doing`` something."""

@@ -17,10 +17,12 @@ from personal_core.errors import ConfigurationError
 
 def test_the_environment_decides_the_cap() -> None:
     assert heap.arenas_wanted({}) == heap.DEFAULT_ARENAS
-    assert heap.arenas_wanted({"MALLOC_ARENA_MAX": "8"}) is None  # glibc's own setting wins
+    assert heap.arenas_wanted({"MALLOC_ARENA_MAX": "8"}) is None  # glibc's own settings win
+    assert heap.arenas_wanted({"GLIBC_TUNABLES": "glibc.malloc.arena_max=4"}) is None
+    assert heap.arenas_wanted({"GLIBC_TUNABLES": "glibc.malloc.tcache_count=0"}) == heap.DEFAULT_ARENAS
     assert heap.arenas_wanted({heap.ARENAS_ENV: "0"}) is None  # glibc's default kept
     assert heap.arenas_wanted({heap.ARENAS_ENV: " 3 "}) == 3
-    for bad in ("two", "-1", "1.5"):
+    for bad in ("two", "-1", "1.5", str(2**32)):
         with pytest.raises(ConfigurationError, match=heap.ARENAS_ENV):
             heap.arenas_wanted({heap.ARENAS_ENV: bad})
 
@@ -72,7 +74,7 @@ _COUNT_ARENAS = textwrap.dedent(
 
 def _arenas(tmp_path: Path, setting: str) -> int:
     out = tmp_path / f"malloc-{setting}.xml"
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")}
     env[heap.ARENAS_ENV] = setting
     subprocess.run([sys.executable, "-c", _COUNT_ARENAS, str(out)], env=env, check=True, timeout=120)
     return out.read_text().count("<heap nr=")

@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks.big_user import _queries, _turns
 from personal_core import HashingEmbedder, Insight, InsightKind, Message, Role, UserModeler
-from personal_core.candidates import _grouped, _standing_domains, build_context, standing_insights
+from personal_core.candidates import build_context
 from personal_core.insight_rows import build_insight_corpus, insight_priors, prior_factor
 from personal_core.planning import dedupe_index, retracted_by_text
 from personal_core.ranking import Corpus, borrow_evidence, insight_prior, order, relevance
@@ -24,6 +24,7 @@ from personal_core.records import (
     message_to_record,
     profile_to_record,
 )
+from personal_core.standing_groups import _grouped, _standing_domains, standing_insights
 from personal_core.state import UserState
 from personal_core.text import normalise, terms
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from personal_core import HashingEmbedder, Insight, InsightKind, Message, ModelUpdate, Role
-from personal_core.candidates import standing_cache, standing_turns
 from personal_core.index import Int8Rows, MessageIndex, build_message_corpus
 from personal_core.planning import plan_update
 from personal_core.ranking import Corpus, LexicalIndex, borrow_evidence, order, relevance
@@ -22,6 +21,7 @@ from personal_core.records import (
     message_to_record,
     record_to_message,
 )
+from personal_core.standing_groups import standing_cache, standing_turns
 from personal_core.state import UserState
 from personal_core.text import normalise, terms
 

@@ -169,3 +169,71 @@ def test_a_long_stream_of_writes_gives_chromas_memory_back_on_the_way(
         assert len(store.load_user("ann")) == 180  # every write landed
     finally:
         store.close()
+
+
+def _records(start: int, count: int) -> list[Record]:
+    return [
+        message_to_record(
+            StoredMessage(Message(id=f"m{i}", user_id="ann", role=Role.USER, content=f"turn {i}"), i),
+            EMB.embed_documents([f"turn {i}"])[0],
+        )
+        for i in range(start, start + count)
+    ]
+
+
+def test_a_failed_release_between_writes_never_fails_the_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import personal_core.store as store_module
+    from personal_core.errors import StoreUnavailableError
+
+    monkeypatch.setattr(store_module, "RELEASE_EVERY", 10)
+    monkeypatch.setattr(store_module, "RELEASE_MIN_RECORDS", 10)
+    store = ChromaStore(tmp_path / "s")
+    try:
+        store.ensure_pin(EMB.name, EMB.dimension, shards=1)
+
+        def broken(wait: bool = True) -> bool:
+            raise StoreUnavailableError("Chroma did not answer")
+
+        monkeypatch.setattr(store, "release_memory", broken)
+        with caplog.at_level("WARNING", logger="personal_core.store"):
+            store.apply(_records(0, 30))  # no exception: the records landed
+        assert "could not give chromadb's memory back" in caplog.text
+        assert len(store.load_user("ann")) == 30
+    finally:
+        store.close()
+
+
+def test_a_release_between_writes_does_not_wait_for_a_busy_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import personal_core.store as store_module
+
+    monkeypatch.setattr(store_module, "RELEASE_EVERY", 10)
+    monkeypatch.setattr(store_module, "RELEASE_MIN_RECORDS", 10)
+    store = ChromaStore(tmp_path / "s")
+    try:
+        store.ensure_pin(EMB.name, EMB.dimension, shards=1)
+        holding, done = threading.Event(), threading.Event()
+
+        def reader() -> None:  # another call (a load, say) using the store meanwhile
+            with store._access.shared():
+                holding.set()
+                done.wait(30)
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        assert holding.wait(10)
+        client = store.client
+        store.apply(_records(0, 30))  # would deadlock-wait for the reader if the release waited
+        assert store.client is client  # skipped: someone was using the store
+        done.set()
+        thread.join(10)
+        store.apply(_records(30, 10))  # the next crossing releases
+        assert store.client is not client
+        assert len(store.load_user("ann")) == 40
+    finally:
+        store.close()

@@ -107,3 +107,13 @@ def test_a_question_naming_the_user_quotes_their_answer_not_greetings_of_their_n
         assert not greetings or max(greetings) < 0.75 * puppy, scores
     else:  # the control: without the subject rule the user's name lifts the other speaker's greetings
         assert greetings and max(greetings) >= 0.75 * puppy, scores
+
+
+def test_with_default_settings_the_answer_still_outranks_greetings_of_the_users_name(backend: Any) -> None:
+    # the session bonus lifts the greeting that shares the answer's session, but never above the answer
+    with backend.modeler(embedder=HashingEmbedder(), shards=4, reasoner=Silent()) as modeler:
+        _store(modeler)
+        scores = _message_scores(modeler, "What puppy did Ann adopt?")
+    puppy = next((s for t, s in scores.items() if "puppy" in t), 0.0)
+    greetings = [s for t, s in scores.items() if "Ann" in t]
+    assert puppy > 0 and all(puppy > g for g in greetings), scores

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from personal_core.candidates import StandingCache
 from personal_core.model import Role
 from personal_core.records import StoredMessage
+from personal_core.standing_groups import StandingCache
 
 
 def stored(content: str, role: Role = Role.USER, message_id: str = "m1") -> StoredMessage:
@@ -29,9 +29,10 @@ def test_a_turn_is_classified_once_and_a_changed_message_again() -> None:
     low, domains = cache.turn(allergy)
     assert not low and domains and "food" in domains
     assert allergy.turn_kind == (False, domains)
-    allergy.remember_turn_kind((True, None))  # what is cached is what is returned: no second classification
-    assert cache.turn(allergy) == (True, None)
-    edited = stored("Thanks!")  # the same id with other content is another object
+    marker = (False, frozenset({"marker"}))  # a value no classification gives
+    allergy.remember_turn_kind(marker)  # what is cached is what is returned: no second classification
+    assert cache.turn(allergy) == marker
+    edited = stored("Thanks!")  # the same id with other content is another object, classified on its own
     assert cache.turn(edited) == (True, None)
     assert cache.turn(stored("I'm allergic to peanuts.", role=Role.ASSISTANT)) == (False, None)  # not the user's
     assert allergy == stored("I'm allergic to peanuts, keep that in mind for any recipe.")  # the slot is no field

@@ -4,6 +4,7 @@ Both read back the exact vectors; an erasure's shard rebuild and a re-embedding 
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import chromadb
@@ -152,10 +153,16 @@ def test_records_are_built_with_the_vector_the_store_keeps(tmp_path: Path) -> No
         assert np.array_equal(vector, stored[insight_id])
 
 
-@pytest.mark.parametrize("damage", ["i8:not base64!", "i8:", "f32:AAAA", "i8:" + "A" * 8, "something else"])
+_NAN_SCALE = "i8:" + base64.b64encode(np.array([np.nan], dtype=np.float32).tobytes() + bytes(64)).decode()
+
+
+@pytest.mark.parametrize("damage", ["i8:not base64!", "i8:", "f32:AAAA", "i8:" + "A" * 8, "something else", _NAN_SCALE])
 def test_a_damaged_vector_is_read_as_zeros_and_its_user_still_loads(
-    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import personal_core.records as records_module
+
+    monkeypatch.setattr(records_module, "_DAMAGE_LOGGED", set())  # logged once per record and process
     written = records("ann", 4)
     store = ChromaStore(tmp_path / "s")
     try:
