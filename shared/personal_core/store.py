@@ -45,10 +45,12 @@ from .errors import (
     StoreUnavailableError,
 )
 from .heap import cap_arenas, trim_heap
-from .records import VECTORS_AT, VECTORS_IN_METADATA, Record, chroma_rows, records_from_get, vectors_in_metadata
+from .records import Record, chroma_rows, records_from_get, vectors_in_metadata
 from .scrub import zero_unused_hnsw_capacity
+from .store_generations import SHARD_METADATA as SHARD_METADATA  # re-exported
+from .store_generations import GenerationAccess
 from .store_guards import ProcessLock, SharedLock, call_with_deadline, ensure_free_space, typed_store_error
-from .store_load import load_pages, retried
+from .store_load import FULL, load_pages, retried
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -77,21 +79,9 @@ RELEASE_EVERY = 10_000
 #: the vectors in the metadata, ~1.2 KB at 256 dimensions in a shard of the older layout); the next read or
 #: write of a shard loads its index again.
 RELEASE_MIN_RECORDS = 20_000
-_FULL = ["documents", "metadatas", "embeddings"]
-#: Metadata of every shard collection this library creates: vectors in the records' metadata (see
-#: :data:`.records.VECTORS_AT`). "cosine": hnswlib then fills the norms file (length.bin) it persists; with "l2"
-#: that file is uninitialised memory, which can hold any text the process had freed. Nothing searches chromadb's
-#: index of placeholders, so its graph is kept sparse: M=4 holds 41 instead of 62 MiB at 100,000 records, and
-#: writes faster (measured with chromadb 1.5.9).
-SHARD_METADATA: dict[str, Any] = {
-    "hnsw:space": "cosine",
-    "hnsw:M": 4,
-    "hnsw:construction_ef": 8,
-    VECTORS_AT: VECTORS_IN_METADATA,
-}
 
 
-class ChromaStore:
+class ChromaStore(GenerationAccess):
     """Durable storage of user records in Chroma (embedded ``PersistentClient`` or any client).
 
     Args:
@@ -443,7 +433,7 @@ class ChromaStore:
     def shard_records(self, shard: int) -> list[Record]:
         """Every record of one shard, with documents, metadata and embeddings."""
         with self._access.shared():
-            got = self._call(lambda: self.get_all(self._collection(shard), None, _FULL), "reading a shard")
+            got = self._call(lambda: self.get_all(self._collection(shard), None, FULL), "reading a shard")
         return records_from_get(got, self.dimension)
 
     def recreate_shard(self, shard: int, records: Sequence[Record]) -> str:
@@ -471,69 +461,6 @@ class ChromaStore:
                 got = self._call(partial(self.get_all, collection, {"type": "usr"}, ["metadatas"]), "listing users")
                 users.update(str(m["user_id"]) for m in got["metadatas"] or [] if m and "user_id" in m)
         return sorted(users)
-
-    # ----------------------------------------------------------------- re-embedding (see .reembed)
-    def read_meta(self, name: str) -> dict[str, Any] | None:
-        """Metadata of the collection ``<namespace>-<name>`` (``meta`` is the pin), or None if it does not exist."""
-        full = f"{self.namespace}-{name}"
-        try:
-            collection = self._call(partial(self._client.get_collection, full, embedding_function=None), "reading meta")
-        except (StoreUnavailableError, StoreReadOnlyError, StoreFullError):
-            raise
-        except StoreError:  # "does not exist" differs across Chroma versions
-            return None
-        return dict(collection.metadata or {})
-
-    def write_meta(self, name: str, metadata: dict[str, Any]) -> None:
-        """Set the metadata of ``<namespace>-<name>`` in one step (created if needed); used to switch the pin."""
-        full = f"{self.namespace}-{name}"
-        get = partial(self._client.get_or_create_collection, full, metadata=metadata, embedding_function=None)
-        collection = self._call(get, f"writing {full}")
-        self._call(partial(collection.modify, metadata=metadata), f"writing {full}")
-
-    def collection_names(self) -> list[str]:
-        """Names of every collection of the database (all namespaces)."""
-        listed = self._call(self._client.list_collections, "listing collections")
-        return [c if isinstance(c, str) else str(c.name) for c in listed]
-
-    def drop_collection(self, name: str) -> None:
-        """Delete the collection ``name`` if it exists."""
-        if name in self.collection_names():
-            self._call(partial(self._client.delete_collection, name), f"dropping {name}")
-
-    def generation_of(self, name: str) -> int | None:
-        """The generation of a shard collection name of this namespace, or None if it is not one."""
-        if name.startswith(f"{self.namespace}-shard-"):
-            return 0
-        head, _, tail = name.partition("-shard-")
-        prefix = f"{self.namespace}.g"
-        if tail and head.startswith(prefix) and head[len(prefix) :].isdigit():
-            return int(head[len(prefix) :])
-        return None
-
-    def generation_collection(self, shard: int, generation: int) -> Any:
-        """The shard collection of another generation (created if needed; not cached)."""
-        create = partial(
-            self._client.get_or_create_collection,
-            self.shard_name(shard, generation),
-            metadata=SHARD_METADATA,
-            embedding_function=None,
-        )
-        return self._call(create, "opening a shard")
-
-    def record_ids(self, collection: Any) -> list[str]:
-        """Every record id of ``collection`` (no metadata read: not bounded by SQLite's variables)."""
-        return list(self._call(partial(collection.get, include=[]), "listing record ids")["ids"])
-
-    def records_by_id(self, collection: Any, ids: Sequence[str]) -> list[Record]:
-        """Records of ``collection`` with these ids (at most :data:`PAGE`)."""
-        got = self._call(partial(collection.get, ids=list(ids), include=_FULL), "reading records")
-        return records_from_get(got, self.dimension)
-
-    def upsert_into(self, collection: Any, records: Sequence[Record]) -> None:
-        """Upsert ``records`` into ``collection`` (in chunks, after the free-space check)."""
-        self.check_space(records)
-        self._upsert(collection, records)
 
     def _release_client(self) -> None:
         """Close a Chroma client this store opened and drop chromadb's cached system for its path, so a
