@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import random
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -133,44 +134,6 @@ def test_the_flusher_gives_chromas_memory_back_once_writes_pause(tmp_path: Path)
         assert len(modeler.messages("big")) == 152
 
 
-def test_a_long_stream_of_writes_gives_chromas_memory_back_on_the_way(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import personal_core.store as store_module
-
-    monkeypatch.setattr(store_module, "RELEASE_EVERY", 50)
-    monkeypatch.setattr(store_module, "RELEASE_MIN_RECORDS", 100)
-    store = ChromaStore(tmp_path / "s")
-    try:
-        store.ensure_pin(EMB.name, EMB.dimension, shards=1)
-        rng = random.Random(4)
-
-        def write(start: int, count: int) -> None:
-            batch = [
-                message_to_record(
-                    StoredMessage(Message(id=f"m{i}", user_id="ann", role=Role.USER, content=f"turn {i}"), i),
-                    EMB.embed_documents([f"turn {i}"])[0],
-                )
-                for i in range(start, start + count)
-            ]
-            rng.shuffle(batch)
-            store.apply(batch)
-
-        client = store.client
-        write(0, 60)  # 60 written, but the shard holds fewer than RELEASE_MIN_RECORDS: only a trim
-        assert store.client is client
-        write(60, 60)  # 120 held, 60 written since: given back
-        assert store.client is not client
-        client = store.client
-        write(120, 30)  # 30 since the release: nothing yet
-        assert store.client is client
-        write(150, 30)
-        assert store.client is not client
-        assert len(store.load_user("ann")) == 180  # every write landed
-    finally:
-        store.close()
-
-
 def _records(start: int, count: int) -> list[Record]:
     return [
         message_to_record(
@@ -181,59 +144,76 @@ def _records(start: int, count: int) -> list[Record]:
     ]
 
 
-def test_a_failed_release_between_writes_never_fails_the_write(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+@pytest.fixture
+def small_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ChromaStore]:
+    """A one-shard store whose writer gives chromadb's memory back every 50 records once it holds 100."""
     import personal_core.store as store_module
+
+    monkeypatch.setattr(store_module, "RELEASE_EVERY", 50)
+    monkeypatch.setattr(store_module, "RELEASE_MIN_RECORDS", 100)
+    store = ChromaStore(tmp_path / "s")
+    try:
+        store.ensure_pin(EMB.name, EMB.dimension, shards=1)
+        yield store
+    finally:
+        store.close()
+
+
+def test_a_long_stream_of_writes_gives_chromas_memory_back_on_the_way(small_store: ChromaStore) -> None:
+    store, rng = small_store, random.Random(4)
+
+    def write(start: int, count: int) -> None:
+        batch = _records(start, count)
+        rng.shuffle(batch)
+        store.apply(batch)
+
+    client = store.client
+    write(0, 60)  # 60 written, but the shard holds fewer than RELEASE_MIN_RECORDS: only a trim
+    assert store.client is client
+    write(60, 60)  # 120 held, 120 written since the store opened: given back
+    assert store.client is not client
+    client = store.client
+    write(120, 30)  # 30 since the release: nothing yet
+    assert store.client is client
+    write(150, 30)
+    assert store.client is not client
+    assert len(store.load_user("ann")) == 180  # every write landed
+
+
+def test_a_failed_release_between_writes_never_fails_the_write(
+    small_store: ChromaStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     from personal_core.errors import StoreUnavailableError
 
-    monkeypatch.setattr(store_module, "RELEASE_EVERY", 10)
-    monkeypatch.setattr(store_module, "RELEASE_MIN_RECORDS", 10)
-    store = ChromaStore(tmp_path / "s")
-    try:
-        store.ensure_pin(EMB.name, EMB.dimension, shards=1)
+    def broken(wait: bool = True) -> bool:
+        raise StoreUnavailableError("Chroma did not answer")
 
-        def broken(wait: bool = True) -> bool:
-            raise StoreUnavailableError("Chroma did not answer")
-
-        monkeypatch.setattr(store, "release_memory", broken)
-        with caplog.at_level("WARNING", logger="personal_core.store"):
-            store.apply(_records(0, 30))  # no exception: the records landed
-        assert "could not give chromadb's memory back" in caplog.text
-        assert len(store.load_user("ann")) == 30
-    finally:
-        store.close()
+    monkeypatch.setattr(small_store, "release_memory", broken)
+    with caplog.at_level("WARNING", logger="personal_core.store"):
+        small_store.apply(_records(0, 120))  # no exception: the records landed
+    assert "could not give chromadb's memory back" in caplog.text
+    assert len(small_store.load_user("ann")) == 120
 
 
-def test_a_release_between_writes_does_not_wait_for_a_busy_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_release_between_writes_does_not_wait_for_a_busy_store(small_store: ChromaStore) -> None:
     import threading
 
-    import personal_core.store as store_module
+    store = small_store
+    holding, done = threading.Event(), threading.Event()
 
-    monkeypatch.setattr(store_module, "RELEASE_EVERY", 10)
-    monkeypatch.setattr(store_module, "RELEASE_MIN_RECORDS", 10)
-    store = ChromaStore(tmp_path / "s")
-    try:
-        store.ensure_pin(EMB.name, EMB.dimension, shards=1)
-        holding, done = threading.Event(), threading.Event()
+    def reader() -> None:  # another call (a load, say) using the store meanwhile
+        with store._access.shared():
+            holding.set()
+            done.wait(30)
 
-        def reader() -> None:  # another call (a load, say) using the store meanwhile
-            with store._access.shared():
-                holding.set()
-                done.wait(30)
-
-        thread = threading.Thread(target=reader)
-        thread.start()
-        assert holding.wait(10)
-        client = store.client
-        store.apply(_records(0, 30))  # would deadlock-wait for the reader if the release waited
-        assert store.client is client  # skipped: someone was using the store
-        done.set()
-        thread.join(10)
-        store.apply(_records(30, 10))  # the next crossing releases
-        assert store.client is not client
-        assert len(store.load_user("ann")) == 40
-    finally:
-        store.close()
+    thread = threading.Thread(target=reader)
+    thread.start()
+    assert holding.wait(10)
+    client = store.client
+    store.apply(_records(0, 120))  # would wait for the reader if the release waited
+    assert store.client is client  # skipped: someone was using the store
+    done.set()
+    thread.join(10)
+    store.apply(_records(120, 10))  # the next crossing releases
+    assert store.client is not client
+    assert len(store.load_user("ann")) == 130
