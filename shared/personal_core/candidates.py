@@ -104,11 +104,7 @@ def _best_fitting(
 
 def render_cache(state: UserState) -> RenderCache:
     """The user's render cache (created on first use)."""
-    cache = state.caches.get("render")
-    if not isinstance(cache, RenderCache):
-        cache = RenderCache()
-        state.caches["render"] = cache
-    return cache
+    return state.cache_of("render", RenderCache)
 
 
 @dataclass(frozen=True)

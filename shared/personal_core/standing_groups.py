@@ -48,11 +48,7 @@ class StandingCache:
 
 def standing_cache(state: UserState) -> StandingCache:
     """The user's standing cache (created on first use)."""
-    cache = state.caches.get("standing")
-    if not isinstance(cache, StandingCache):
-        cache = StandingCache()
-        state.caches["standing"] = cache
-    return cache
+    return state.cache_of("standing", StandingCache)
 
 
 def _grouped(found: list[tuple[int, frozenset[str]]]) -> StandingGroups:

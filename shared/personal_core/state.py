@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -84,6 +84,9 @@ class _RecordKeys:
             self._dead = 0
 
 
+C = TypeVar("C")
+
+
 @dataclass
 class UserState:
     """Card, summary, insights and messages of one user, with their vectors and lazy ranking caches."""
@@ -126,6 +129,14 @@ class UserState:
     _by_text: CurrentByText | None = field(default=None, repr=False)
     #: Caches that services above keep for this user (render caches, dedupe index); dropped by :meth:`reset`.
     caches: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def cache_of(self, key: str, kind: type[C]) -> C:
+        """The ``kind`` object kept in :attr:`caches` under ``key`` (made with ``kind()`` on first use)."""
+        cache = self.caches.get(key)
+        if not isinstance(cache, kind):
+            cache = kind()
+            self.caches[key] = cache
+        return cache
 
     def apply(self, upserts: Iterable[Record], deletes: Iterable[str] = ()) -> None:
         """Apply stored records (as written to the journal) to the in-memory model."""
