@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .model import Insight
-from .ranking import BM25_B, BM25_K1, Corpus, IntArray, LexicalIndex, add_postings, insight_prior
+from .ranking import Corpus, IntArray, LexicalIndex, add_postings, insight_prior
 
 DAY = 86400.0
 #: :func:`~personal_core.ranking.insight_prior`'s half-life (``tests/core/test_insight_rows.py`` keeps the two equal).
@@ -105,26 +105,10 @@ class KeyedLexical(LexicalIndex):
         other._n = n
         return other
 
-    def scores(self, query_terms: Sequence[str]) -> npt.NDArray[np.float64]:
-        """BM25 score of every document (the same operations as :meth:`LexicalIndex.scores`, rows from keys)."""
-        n = len(self)
-        out = np.zeros(n, dtype=np.float64)
-        if n == 0 or not query_terms:
-            return out
-        lengths = self.lengths
-        avgdl = float(lengths.mean()) or 1.0
-        position = self._owner.position
-        for term in set(query_terms):
-            entry = self.postings.get(term)
-            if entry is None or not len(entry[0]):
-                continue
-            rows = position[np.frombuffer(entry[0], dtype=np.int64)]
-            tf = np.array(entry[1], dtype=np.float64)
-            df = len(rows)
-            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-            norm = tf + BM25_K1 * (1.0 - BM25_B + BM25_B * lengths[rows] / avgdl)
-            out[rows] += idf * tf * (BM25_K1 + 1.0) / norm
-        return out
+    def _rows(self, posted: Any) -> npt.NDArray[np.int64]:
+        """The current rows of a posting list's stable keys (BM25 itself is :meth:`LexicalIndex.scores`)."""
+        rows: npt.NDArray[np.int64] = self._owner.position[np.frombuffer(posted, dtype=np.int64)]
+        return rows
 
 
 class InsightRows:

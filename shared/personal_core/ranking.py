@@ -135,9 +135,13 @@ class LexicalIndex:
         self._lengths[:m] = self._lengths[:n][keep]
         self._n = m
 
+    def _rows(self, posted: Any) -> IntArray:
+        """The document rows of a posting list (here the rows themselves)."""
+        return np.array(posted, dtype=np.int64)
+
     def scores(self, query_terms: Sequence[str]) -> npt.NDArray[np.float64]:
         """BM25 score of every document for ``query_terms`` (zeros where no term matches)."""
-        n = self._n
+        n = len(self)
         out = np.zeros(n, dtype=np.float64)
         if n == 0 or not query_terms:
             return out
@@ -147,7 +151,7 @@ class LexicalIndex:
             entry = self.postings.get(term)
             if entry is None or not len(entry[0]):
                 continue
-            rows = np.array(entry[0], dtype=np.int64)
+            rows = self._rows(entry[0])
             tf = np.array(entry[1], dtype=np.float64)
             df = len(rows)
             idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
